@@ -1,0 +1,1 @@
+"""fks-api: HTTP gateway for the dashboard and strategies."""

@@ -1,0 +1,1 @@
+"""fks-data: market-data ingestion and storage."""

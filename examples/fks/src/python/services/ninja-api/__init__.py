@@ -1,0 +1,1 @@
+"""fks-ninja-api: bridge to NinjaTrader for order routing."""

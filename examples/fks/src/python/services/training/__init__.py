@@ -1,0 +1,1 @@
+"""fks-training: model training jobs (GPU)."""

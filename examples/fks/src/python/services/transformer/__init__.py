@@ -1,0 +1,1 @@
+"""fks-transformer: transformer-model inference (GPU)."""

@@ -1,0 +1,1 @@
+"""fks-web: server-rendered dashboard."""

@@ -1,0 +1,1 @@
+"""fks-worker: background jobs (signal evaluation, reports)."""

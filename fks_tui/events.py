@@ -1,0 +1,206 @@
+"""Typed, immutable events the engine emits; the dashboard and the headless reporter consume them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+    PUSH = "push"
+    DONE = "done"
+
+
+class BuildStatus(StrEnum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    BUILT = "built"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+class PushStatus(StrEnum):
+    WAITING = "waiting"
+    PUSHING = "pushing"
+    PUSHED = "pushed"
+    FAILED = "failed"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every engine event; ts is wall-clock seconds."""
+
+    ts: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedService:
+    name: str
+    kind: str
+    due: bool
+    reason: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    run_id: str
+    run_dir: str
+    config_path: str
+    git_sha: str
+    services: tuple[PlannedService, ...]
+    push_mode: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseStarted(Event):
+    phase: Phase
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseFinished(Event):
+    phase: Phase
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceQueued(Event):
+    service: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSkipped(Event):
+    service: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStarted(Event):
+    service: str
+    kind: str
+    argv: tuple[str, ...]
+    log_path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepStarted(Event):
+    service: str
+    step_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFinished(Event):
+    service: str
+    step_id: str
+    name: str
+    cached: bool
+    duration: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFailed(Event):
+    service: str
+    step_id: str
+    name: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildProgress(Event):
+    """A service's step counts; frequent, so consumers may keep only the latest per service."""
+
+    service: str
+    steps_done: int
+    steps_total: int
+    cached_steps: int
+    current_step: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogLines(Event):
+    """A batch of output lines of one service (never one event per line)."""
+
+    service: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceFinished(Event):
+    service: str
+    kind: str
+    status: BuildStatus
+    duration: float
+    image_id: str = ""
+    tags: tuple[str, ...] = ()
+    steps_total: int = 0
+    cached_steps: int = 0
+    error: str = ""
+    failed_step: str = ""
+    error_tail: tuple[str, ...] = ()
+    log_path: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushQueued(Event):
+    service: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushProgress(Event):
+    """Per-layer push progress; frequent, consumers may keep only the latest per layer."""
+
+    service: str
+    tag: str
+    layer: str
+    status: str
+    current: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushRetry(Event):
+    service: str
+    tag: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushFinished(Event):
+    service: str
+    tags: tuple[str, ...]
+    ok: bool
+    digest: str = ""
+    error: str = ""
+    attempts: int = 1
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(Event):
+    """Something the user should read that is not tied to a build step (warnings, cleanup)."""
+
+    level: str  # info | warning | error
+    message: str
+    service: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(Event):
+    run_id: str
+    wall_time: float
+    cancelled: bool = False

@@ -1,0 +1,227 @@
+"""The run report: one model folded from engine events, saved as run.json and rendered as text."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import humanize
+
+from .events import (
+    BuildStatus,
+    Event,
+    PushFinished,
+    PushQueued,
+    PushStatus,
+    RunFinished,
+    RunStarted,
+    ServiceFinished,
+    ServiceQueued,
+    ServiceSkipped,
+    ServiceStarted,
+)
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class ServiceResult:
+    name: str
+    kind: str
+    status: str = BuildStatus.QUEUED.value
+    reason: str = ""
+    started: float = 0.0
+    duration: float = 0.0
+    image_id: str = ""
+    image_size: int = 0
+    tags: list[str] = field(default_factory=list)
+    steps_total: int = 0
+    cached_steps: int = 0
+    error: str = ""
+    failed_step: str = ""
+    error_tail: list[str] = field(default_factory=list)
+    log_path: str = ""
+    push_status: str = ""
+    push_digest: str = ""
+    push_error: str = ""
+    push_attempts: int = 0
+    pushed_tags: list[str] = field(default_factory=list)
+
+    @property
+    def needs_push(self) -> bool:
+        """Built here but not (yet) in the registry."""
+        return self.status == BuildStatus.BUILT and self.push_status != PushStatus.PUSHED
+
+
+@dataclass
+class RunReport:
+    run_id: str = ""
+    config_path: str = ""
+    git_sha: str = ""
+    push_mode: str = "batch"
+    started: float = 0.0
+    finished: float = 0.0
+    wall_time: float = 0.0
+    cancelled: bool = False
+    services: dict[str, ServiceResult] = field(default_factory=dict)
+
+    # -- folding events
+    def apply(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self.run_id, self.config_path, self.git_sha = event.run_id, event.config_path, event.git_sha
+                self.push_mode, self.started = event.push_mode, event.ts
+                for planned in event.services:
+                    self.services[planned.name] = ServiceResult(
+                        planned.name, planned.kind,
+                        status=BuildStatus.QUEUED if planned.due else BuildStatus.SKIPPED,
+                        reason=planned.reason,
+                    )
+            case ServiceQueued() | ServiceSkipped():
+                result = self._result(event.service, event.kind)
+                result.reason = event.reason
+                result.status = BuildStatus.QUEUED if isinstance(event, ServiceQueued) else BuildStatus.SKIPPED
+            case ServiceStarted():
+                result = self._result(event.service, event.kind)
+                result.status, result.started, result.log_path = BuildStatus.BUILDING, event.ts, event.log_path
+            case ServiceFinished():
+                result = self._result(event.service, event.kind)
+                result.status = event.status.value
+                result.duration = event.duration
+                result.image_id, result.tags = event.image_id, list(event.tags)
+                result.steps_total, result.cached_steps = event.steps_total, event.cached_steps
+                result.error, result.failed_step = event.error, event.failed_step
+                result.error_tail, result.log_path = list(event.error_tail), event.log_path
+            case PushQueued():
+                self._result(event.service).push_status = PushStatus.WAITING
+            case PushFinished():
+                result = self._result(event.service)
+                result.push_status = PushStatus.PUSHED if event.ok else PushStatus.FAILED
+                result.push_digest, result.push_error = event.digest, event.error
+                result.push_attempts = event.attempts
+                result.pushed_tags = list(event.tags) if event.ok else []
+            case RunFinished():
+                self.finished, self.wall_time, self.cancelled = event.ts, event.wall_time, event.cancelled
+
+    def _result(self, name: str, kind: str = "cpu") -> ServiceResult:
+        if name not in self.services:
+            self.services[name] = ServiceResult(name, kind)
+        return self.services[name]
+
+    # -- derived figures
+    def of_kind(self, kind: str) -> list[ServiceResult]:
+        return [s for s in self.services.values() if s.kind == kind]
+
+    def counts(self, kind: str) -> dict[str, int]:
+        results = self.of_kind(kind)
+        return {
+            "built": sum(s.status == BuildStatus.BUILT for s in results),
+            "failed": sum(s.status == BuildStatus.FAILED for s in results),
+            "cancelled": sum(s.status == BuildStatus.CANCELLED for s in results),
+            "skipped": sum(s.status == BuildStatus.SKIPPED for s in results),
+        }
+
+    @property
+    def built(self) -> list[ServiceResult]:
+        return [s for s in self.services.values() if s.status == BuildStatus.BUILT]
+
+    @property
+    def failed(self) -> list[ServiceResult]:
+        return [s for s in self.services.values() if s.status == BuildStatus.FAILED]
+
+    @property
+    def push_failed(self) -> list[ServiceResult]:
+        return [s for s in self.services.values() if s.push_status == PushStatus.FAILED]
+
+    @property
+    def sum_build_time(self) -> float:
+        """What building one after another would have taken (the sum of build durations)."""
+        return sum(s.duration for s in self.services.values() if s.status != BuildStatus.SKIPPED)
+
+    @property
+    def build_wall_time(self) -> float:
+        """From the first build's start to the last build's end."""
+        ran = [s for s in self.services.values() if s.started and s.duration]
+        if not ran:
+            return 0.0
+        return max(s.started + s.duration for s in ran) - min(s.started for s in ran)
+
+    @property
+    def speedup(self) -> float:
+        wall = self.build_wall_time
+        return self.sum_build_time / wall if wall > 0 else 0.0
+
+    def ok(self, push_required: bool) -> bool:
+        if self.cancelled or self.failed:
+            return False
+        if any(s.status == BuildStatus.CANCELLED for s in self.services.values()):
+            return False
+        return not (push_required and any(s.needs_push for s in self.built))
+
+    # -- persistence (run.json)
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["version"] = REPORT_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunReport:
+        known = {f.name for f in fields(ServiceResult)}
+        services = {
+            name: ServiceResult(**{k: v for k, v in raw.items() if k in known})
+            for name, raw in data.get("services", {}).items()
+        }
+        scalars = {f.name for f in fields(cls)} - {"services"}
+        return cls(services=services, **{k: v for k, v in data.items() if k in scalars})
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves half a report
+
+    @classmethod
+    def load(cls, path: Path) -> RunReport:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return humanize.precisedelta(seconds, minimum_unit="seconds", format="%0.0f")
+
+
+def render_text(report: RunReport) -> str:
+    """The plain-text summary printed at the end of a headless run."""
+    lines = [f"Run {report.run_id}  ({report.git_sha[:7] or 'no git'})"]
+    for kind in ("cpu", "gpu"):
+        results = report.of_kind(kind)
+        if not results:
+            continue
+        c = report.counts(kind)
+        extra = f", {c['cancelled']} cancelled" if c["cancelled"] else ""
+        lines.append(f"{kind.upper()}: {c['built']} built, {c['failed']} failed, {c['skipped']} skipped{extra}")
+        for s in sorted(results, key=lambda r: r.name):
+            if s.status == BuildStatus.SKIPPED:
+                lines.append(f"  {s.name:<14} skipped   {s.reason}")
+                continue
+            steps = f"{s.cached_steps}/{s.steps_total} cached"
+            line = f"  {s.name:<14} {s.status:<9} {_duration(s.duration):>7}  {steps:<12}"
+            if s.image_id:
+                line += f" {s.image_id.removeprefix('sha256:')[:12]}"
+            if s.push_status == PushStatus.PUSHED:
+                line += "  pushed " + ", ".join(t.rsplit(":", 1)[-1] for t in s.pushed_tags)
+            elif s.push_status == PushStatus.FAILED:
+                line += f"  push failed after {s.push_attempts} attempts: {s.push_error}"
+            elif s.needs_push and report.push_mode != "off":
+                line += "  not pushed"
+            lines.append(line)
+            if s.status == BuildStatus.FAILED:
+                lines.append(f"      failed at: {s.failed_step or '(before any step)'}")
+                lines.append(f"      error: {s.error}")
+                lines.append(f"      log: {s.log_path}")
+    lines.append(
+        f"Wall time {_duration(report.wall_time)}; builds {_duration(report.build_wall_time)} "
+        f"against {_duration(report.sum_build_time)} one after another: speedup {report.speedup:.2f}x"
+    )
+    return "\n".join(lines)
