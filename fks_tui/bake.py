@@ -14,7 +14,8 @@ def bake_definition(config: Config, values: TemplateValues, kinds: tuple[str, ..
         target: dict = {
             "context": str(service.context),
             "dockerfile": str(service.dockerfile.relative_to(service.context))
-            if service.dockerfile.is_relative_to(service.context) else str(service.dockerfile),
+            if service.dockerfile.is_relative_to(service.context)
+            else str(service.dockerfile),
             "tags": list(service.tags(values)),
             "args": service.build_args(values),
             "output": ["type=docker"],

@@ -20,7 +20,9 @@ TEMPLATE_FIELDS = ("service", "kind", "sha", "short_sha", "branch", "date")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # A Docker repository reference: optional registry host[:port], then lowercase path components.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_HOST = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+)
 REPOSITORY_RE = re.compile(rf"^(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
 _ARG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -90,11 +92,13 @@ class Service:
     image: str
     line: int | None = None
 
+    def tag_names(self, values: TemplateValues) -> tuple[str, ...]:
+        """The rendered tags alone ("api-latest")."""
+        return tuple(render_template(t, self.name, self.kind, values) for t in self.tag_templates)
+
     def tags(self, values: TemplateValues) -> tuple[str, ...]:
         """Full image references (repository:tag) for this service."""
-        return tuple(
-            f"{self.image}:{render_template(t, self.name, self.kind, values)}" for t in self.tag_templates
-        )
+        return tuple(f"{self.image}:{tag}" for tag in self.tag_names(values))
 
     def build_args(self, values: TemplateValues) -> dict[str, str]:
         return {k: render_template(v, self.name, self.kind, values) for k, v in self.args.items()}
@@ -192,7 +196,9 @@ class _LineIndex:
                     else:
                         section = name
                 else:
-                    section = name if not name.startswith("service.") else f"service#{service_count - 1}.{name[8:]}"
+                    section = (
+                        name if not name.startswith("service.") else f"service#{service_count - 1}.{name[8:]}"
+                    )
                 self.sections.setdefault(section, number)
                 continue
             key = self._KEY_RE.match(line)
@@ -202,20 +208,47 @@ class _LineIndex:
     def line(self, section: str, key: str | None = None) -> int | None:
         if key is not None and (section, key) in self.keys:
             return self.keys[(section, key)]
+        if key is not None and section == "" and key in self.sections:
+            return self.sections[key]  # a top-level key written as a [table] header
         return self.sections.get(section)
 
 
 _PROJECT_KEYS = {
-    "name", "image", "tags", "context", "dockerfile", "target", "watch", "network", "builder", "args",
+    "name",
+    "image",
+    "tags",
+    "context",
+    "dockerfile",
+    "target",
+    "watch",
+    "network",
+    "builder",
+    "args",
 }
 _BUILD_KEYS = {"cpu_parallelism", "gpu_parallelism", "push_parallelism", "push", "base_ref"}
 _DISK_KEYS = {
-    "path", "warn_free", "cleanup_free", "critical_free", "keep_build_cache",
-    "cleanup_before_build", "cleanup_after_build", "interval",
+    "path",
+    "warn_free",
+    "cleanup_free",
+    "critical_free",
+    "keep_build_cache",
+    "cleanup_before_build",
+    "cleanup_after_build",
+    "interval",
 }
 _SERVICE_KEYS = {
-    "name", "kind", "args", "watch", "context", "dockerfile", "target", "tags", "network", "builder",
-    "inherit_watch", "enabled",
+    "name",
+    "kind",
+    "args",
+    "watch",
+    "context",
+    "dockerfile",
+    "target",
+    "tags",
+    "network",
+    "builder",
+    "inherit_watch",
+    "enabled",
 }
 _TOP_KEYS = {"project", "build", "disk", "service"}
 _NETWORKS = ("none", "host", "default")
@@ -227,13 +260,17 @@ class _Loader:
         self.lines = _LineIndex(text)
 
     def fail(self, message: str, section: str, key: str | None = None, where: str | None = None):
-        raise ConfigError(self.path, message, self.lines.line(section, key), where if where is not None else "")
+        raise ConfigError(
+            self.path, message, self.lines.line(section, key), where if where is not None else ""
+        )
 
     def check_keys(self, table: Mapping[str, Any], allowed: set[str], section: str, where: str) -> None:
         for key in table:
             if key not in allowed:
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
+                hint = (
+                    f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
+                )
                 self.fail(f"unknown key '{key}'{hint}", section, key, where)
 
     def typed(self, table, key, types, section, where, default=None, type_name=""):
@@ -274,7 +311,9 @@ class _Loader:
                     self.fail(
                         f"unknown placeholder '{{{name}}}' in '{template}' "
                         f"(known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})",
-                        section, key, where,
+                        section,
+                        key,
+                        where,
                     )
 
     def load(self, data: Mapping[str, Any]) -> Config:
@@ -297,7 +336,9 @@ class _Loader:
             if service.name in seen:
                 self.fail(
                     f"duplicate service name '{service.name}' (also service #{seen[service.name] + 1})",
-                    f"service#{index}", "name", f"[[service]] '{service.name}'",
+                    f"service#{index}",
+                    "name",
+                    f"[[service]] '{service.name}'",
                 )
             seen[service.name] = index
             services.append(service)
@@ -316,7 +357,9 @@ class _Loader:
             self.fail(
                 f"key 'image' = '{image}' is not a valid image repository "
                 "(lowercase path, optional host:port, no tag)",
-                section, "image", where,
+                section,
+                "image",
+                where,
             )
         tags = self.string_list(table, "tags", section, where, ("{service}-latest",))
         if not tags:
@@ -325,7 +368,12 @@ class _Loader:
         context_rel = self.typed(table, "context", str, section, where, ".", "a string")
         context = (self.path.parent / context_rel).resolve()
         if not context.is_dir():
-            self.fail(f"key 'context': directory '{context_rel}' does not exist ({context})", section, "context", where)
+            self.fail(
+                f"key 'context': directory '{context_rel}' does not exist ({context})",
+                section,
+                "context",
+                where,
+            )
         dockerfile = self.typed(table, "dockerfile", str, section, where, "Dockerfile", "a string")
         target = self.typed(table, "target", str, section, where, "", "a string")
         watch = self.string_list(table, "watch", section, where)
@@ -341,7 +389,9 @@ class _Loader:
             self.fail(
                 f"key 'network' = '{network}' is not allowed (use one of: {', '.join(_NETWORKS)}; "
                 "fks-tui never attaches builds to a bridge network)",
-                section, "network", where,
+                section,
+                "network",
+                where,
             )
 
     def load_build(self, table) -> BuildSettings:
@@ -350,14 +400,17 @@ class _Loader:
             self.fail("'build' must be a table", "")
         self.check_keys(table, _BUILD_KEYS, section, where)
         values = {}
+        defaults = BuildSettings()
         for key in ("cpu_parallelism", "gpu_parallelism", "push_parallelism"):
-            value = self.typed(table, key, int, section, where, getattr(BuildSettings, key), "an integer")
+            value = self.typed(table, key, int, section, where, getattr(defaults, key), "an integer")
             if value < 1:
                 self.fail(f"key '{key}' must be at least 1, got {value}", section, key, where)
             values[key] = value
         push = self.typed(table, "push", str, section, where, "batch", "a string")
         if push not in PUSH_MODES:
-            self.fail(f"key 'push' must be one of {', '.join(PUSH_MODES)}, got '{push}'", section, "push", where)
+            self.fail(
+                f"key 'push' must be one of {', '.join(PUSH_MODES)}, got '{push}'", section, "push", where
+            )
         base_ref = self.typed(table, "base_ref", str, section, where, "", "a string")
         return BuildSettings(push=push, base_ref=base_ref, **values)
 
@@ -396,8 +449,14 @@ class _Loader:
         interval = self.typed(table, "interval", int | float, section, where, 5.0, "a number of seconds")
         if interval <= 0:
             self.fail("key 'interval' must be above 0", section, "interval", where)
-        return DiskSettings(path, keep_build_cache=keep, cleanup_before_build=before,
-                            cleanup_after_build=after, interval=float(interval), **thresholds)
+        return DiskSettings(
+            path,
+            keep_build_cache=keep,
+            cleanup_before_build=before,
+            cleanup_after_build=after,
+            interval=float(interval),
+            **thresholds,
+        )
 
     def check_threshold_order(self, thresholds: dict[str, Threshold], section: str, where: str) -> None:
         # Comparable only when all are of the same unit; percentages are checked on a 100-unit disk.
@@ -410,7 +469,9 @@ class _Loader:
                 "thresholds out of order: need critical_free <= cleanup_free <= warn_free, got "
                 f"critical_free={thresholds['critical_free'].raw}, cleanup_free={thresholds['cleanup_free'].raw}, "
                 f"warn_free={thresholds['warn_free'].raw}",
-                section, "critical_free", where,
+                section,
+                "critical_free",
+                where,
             )
 
     def load_service(self, table, index: int, project: Project) -> Service:
@@ -427,18 +488,22 @@ class _Loader:
             self.fail(
                 f"service name '{name}' is not a valid Docker tag component "
                 "(letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128)",
-                section, "name", where,
+                section,
+                "name",
+                where,
             )
         kind = self.typed(table, "kind", str, section, where, None, "a string")
         if kind not in KINDS:
-            self.fail(f"key 'kind' must be \"cpu\" or \"gpu\", got {kind!r}", section, "kind", where)
+            self.fail(f'key \'kind\' must be "cpu" or "gpu", got {kind!r}', section, "kind", where)
         context_rel = self.typed(table, "context", str, section, where, None, "a string")
         if context_rel is None:
             context = project.context
         else:
             context = (self.path.parent / context_rel).resolve()
             if not context.is_dir():
-                self.fail(f"key 'context': directory '{context_rel}' does not exist", section, "context", where)
+                self.fail(
+                    f"key 'context': directory '{context_rel}' does not exist", section, "context", where
+                )
         dockerfile_rel = self.typed(table, "dockerfile", str, section, where, project.dockerfile, "a string")
         dockerfile = (context / dockerfile_rel).resolve()
         if not dockerfile.is_file():
@@ -459,18 +524,32 @@ class _Loader:
         self.check_network(network, section, where)
         builder = self.typed(table, "builder", str, section, where, project.builder, "a string")
         service = Service(
-            name, kind, context, dockerfile, target, tags, args, watch, inherit, enabled, network, builder,
-            project.image, self.lines.line(section),
+            name,
+            kind,
+            context,
+            dockerfile,
+            target,
+            tags,
+            args,
+            watch,
+            inherit,
+            enabled,
+            network,
+            builder,
+            project.image,
+            self.lines.line(section),
         )
         # A tag must be valid for any sha/branch/date: check with representative values.
         for sample in (TemplateValues(), TemplateValues(sha="f" * 40, branch="feature/x_y", date="20991231")):
-            for ref in service.tags(sample):
-                tag = ref.rsplit(":", 1)[1]
+            for tag in service.tag_names(sample):
+                ref = f"{service.image}:{tag}"
                 if not TAG_RE.match(tag):
                     self.fail(
                         f"tag template renders to '{ref}', which is not a valid image reference "
                         "(a tag is letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')",
-                        section, "tags" if "tags" in table else None, where,
+                        section,
+                        "tags" if "tags" in table else None,
+                        where,
                     )
         return service
 
@@ -485,7 +564,9 @@ def load_config(path: Path | str) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(path, "file not found (pass --config PATH or run from the repository root)") from None
+        raise ConfigError(
+            path, "file not found (pass --config PATH or run from the repository root)"
+        ) from None
     except OSError as error:
         raise ConfigError(path, f"cannot read: {error.strerror}") from None
     except UnicodeDecodeError:

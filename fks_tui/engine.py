@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 import threading
 import time
@@ -48,6 +49,20 @@ class RunHooks:
         """Runs after the last phase, before RunFinished."""
 
 
+def image_size(image_id: str) -> int:
+    """The loaded image's size in bytes per the daemon; 0 when it cannot say (never fails a build)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        try:
+            return int(client.images.get(image_id).attrs.get("Size") or 0)
+        finally:
+            client.close()
+    except Exception:
+        return 0
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
@@ -72,6 +87,7 @@ class EngineOptions:
     push_backoff: float = BACKOFF_BASE
     values: TemplateValues | None = None
     git_sha: str = ""
+    trigger: str = "manual"  # manual | ci | watch: recorded in the report and the history
 
 
 @dataclass
@@ -161,9 +177,17 @@ class Engine:
                 await asyncio.shield(self._finish())
 
     async def _phases(self, plan: tuple[PlannedService, ...]) -> None:
-        self.emit(RunStarted(run_id=self.run_id, run_dir=str(self.run_dir), config_path=str(self.config.path),
-                             git_sha=self.options.git_sha or self.values.sha, services=plan,
-                             push_mode=self.push_mode))
+        self.emit(
+            RunStarted(
+                run_id=self.run_id,
+                run_dir=str(self.run_dir),
+                config_path=str(self.config.path),
+                git_sha=self.options.git_sha or self.values.sha,
+                services=plan,
+                push_mode=self.push_mode,
+                trigger=self.options.trigger,
+            )
+        )
         self.save()
         for entry in plan:
             if entry.due:
@@ -199,8 +223,11 @@ class Engine:
         # In-flight pushes: let them end (they stop quickly when cancelled).
         if self._push_tasks:
             await asyncio.gather(*self._push_tasks, return_exceptions=True)
-        self.emit(RunFinished(run_id=self.run_id, wall_time=time.monotonic() - self.started,
-                              cancelled=self.cancelled))
+        self.emit(
+            RunFinished(
+                run_id=self.run_id, wall_time=time.monotonic() - self.started, cancelled=self.cancelled
+            )
+        )
         self.save()
         self._queue.put_nowait(_END)
 
@@ -211,8 +238,15 @@ class Engine:
 
     def _cancelled_without_start(self, name: str) -> None:
         kind = self.config.service(name).kind
-        self.emit(ServiceFinished(service=name, kind=kind, status=BuildStatus.CANCELLED, duration=0.0,
-                                  error="cancelled before start"))
+        self.emit(
+            ServiceFinished(
+                service=name,
+                kind=kind,
+                status=BuildStatus.CANCELLED,
+                duration=0.0,
+                error="cancelled before start",
+            )
+        )
 
     async def _build(self, name: str, limit: asyncio.Semaphore) -> None:
         async with limit:
@@ -223,16 +257,30 @@ class Engine:
             if self.cancelled or name in self._cancelled_services:
                 self._cancelled_without_start(name)
                 return
-            job = BuildJob(self.config.service(name), self.values, self.run_id, self.run_dir,
-                           self.config.project.name, self.emit)
+            job = BuildJob(
+                self.config.service(name),
+                self.values,
+                self.run_id,
+                self.run_dir,
+                self.config.project.name,
+                self.emit,
+            )
             self._jobs[name] = job
             try:
                 finished = await job.run()
             except OSError as error:
-                finished = ServiceFinished(service=name, kind=job.service.kind, status=BuildStatus.FAILED,
-                                           duration=0.0, error=f"cannot run the build: {error}")
+                finished = ServiceFinished(
+                    service=name,
+                    kind=job.service.kind,
+                    status=BuildStatus.FAILED,
+                    duration=0.0,
+                    error=f"cannot run the build: {error}",
+                )
             finally:
                 self._jobs.pop(name, None)
+            if finished.status is BuildStatus.BUILT and finished.image_id:
+                size = await asyncio.to_thread(image_size, finished.image_id)
+                finished = dataclasses.replace(finished, image_size=size)
             self.emit(finished)
         if finished.status is BuildStatus.BUILT and self.push_mode == "eager" and not self.cancelled:
             self._start_push(name)
@@ -245,8 +293,14 @@ class Engine:
     async def _push(self, name: str, tags: tuple[str, ...]) -> None:
         assert self._push_sem is not None
         async with self._push_sem:
-            job = PushJob(name, tags, self.emit, retries=self.options.push_retries,
-                          backoff=self.options.push_backoff, cancel_event=self._push_cancel)
+            job = PushJob(
+                name,
+                tags,
+                self.emit,
+                retries=self.options.push_retries,
+                backoff=self.options.push_backoff,
+                cancel_event=self._push_cancel,
+            )
             try:
                 finished = await asyncio.to_thread(job.run)
             except Exception as error:  # a bug in a push must not lose the run's report
@@ -255,8 +309,9 @@ class Engine:
             self.save()
 
 
-async def push_pending(config: Config, run_dir: Path, options: EngineOptions | None = None,
-                       emit=None) -> RunReport:
+async def push_pending(
+    config: Config, run_dir: Path, options: EngineOptions | None = None, emit=None
+) -> RunReport:
     """Push what a past run built but could not push; updates that run's run.json."""
     options = options or EngineOptions()
     report = RunReport.load(run_dir / "run.json")

@@ -30,8 +30,9 @@ def check_docker() -> str | None:
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return f"cannot reach the Docker daemon at {docker_host()}: {STACK_HINT}"
     try:
-        result = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=30,
-                                check=False)
+        result = subprocess.run(
+            ["docker", "buildx", "version"], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"docker buildx did not answer ({error}): install docker-buildx (scripts/stack up does)"
     if result.returncode != 0:

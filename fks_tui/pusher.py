@@ -51,8 +51,11 @@ class PushJob:
                     if attempt > self.retries or self._cancelled():
                         return self._done(False, digest, str(error), attempt, started)
                     delay = self.backoff * (2 ** (attempt - 1))
-                    self.emit(PushRetry(service=self.service, tag=tag, attempt=attempt, error=str(error),
-                                        delay=delay))
+                    self.emit(
+                        PushRetry(
+                            service=self.service, tag=tag, attempt=attempt, error=str(error), delay=delay
+                        )
+                    )
                     if self.cancel_event is not None:
                         self.cancel_event.wait(delay)
                     else:
@@ -63,8 +66,15 @@ class PushJob:
         return self.cancel_event is not None and self.cancel_event.is_set()
 
     def _done(self, ok: bool, digest: str, error: str, attempts: int, started: float) -> PushFinished:
-        return PushFinished(service=self.service, tags=self.tags, ok=ok, digest=digest, error=error,
-                            attempts=attempts, duration=time.monotonic() - started)
+        return PushFinished(
+            service=self.service,
+            tags=self.tags,
+            ok=ok,
+            digest=digest,
+            error=error,
+            attempts=attempts,
+            duration=time.monotonic() - started,
+        )
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -75,8 +85,9 @@ def split_reference(reference: str) -> tuple[str, str]:
     return repository, tag
 
 
-def push_tag(service: str, reference: str, emit: Callable[[Event], None],
-             cancel_event: threading.Event | None = None) -> str:
+def push_tag(
+    service: str, reference: str, emit: Callable[[Event], None], cancel_event: threading.Event | None = None
+) -> str:
     """Push one reference, emitting per-layer progress; returns the digest; raises PushError."""
     repository, tag = split_reference(reference)
     try:
@@ -106,8 +117,16 @@ def push_tag(service: str, reference: str, emit: Callable[[Event], None],
             # byte counts, the consumer keeps the latest per layer.
             if last_status.get(layer) != status or current:
                 last_status[layer] = status
-                emit(PushProgress(service=service, tag=reference, layer=layer, status=status,
-                                  current=current, total=total))
+                emit(
+                    PushProgress(
+                        service=service,
+                        tag=reference,
+                        layer=layer,
+                        status=status,
+                        current=current,
+                        total=total,
+                    )
+                )
     except docker.errors.ImageNotFound:
         raise PushError(f"image {reference} is not in the local image store") from None
     except docker.errors.APIError as error:

@@ -1,4 +1,4 @@
-"""The run report: one model folded from engine events, saved as run.json and rendered as text."""
+"""The run report: one model folded from engine events, saved as run.json, rendered as text/JSON/Markdown."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ from .events import (
     ServiceStarted,
 )
 
+# The run.json / --report-json schema (docs/report-schema.md). Adding a field keeps the version;
+# renaming, removing or changing the meaning of one bumps it.
 REPORT_VERSION = 1
+# How many lines of a failed step's output the Markdown summary shows.
+MARKDOWN_TAIL_LINES = 30
 
 
 @dataclass
@@ -60,10 +64,13 @@ class RunReport:
     config_path: str = ""
     git_sha: str = ""
     push_mode: str = "batch"
+    trigger: str = "manual"
     started: float = 0.0
     finished: float = 0.0
     wall_time: float = 0.0
     cancelled: bool = False
+    disk_freed: int = 0  # bytes reclaimed by cleanups during the run
+    cleanups: int = 0
     services: dict[str, ServiceResult] = field(default_factory=dict)
 
     # -- folding events
@@ -72,19 +79,27 @@ class RunReport:
             case RunStarted():
                 self.run_id, self.config_path, self.git_sha = event.run_id, event.config_path, event.git_sha
                 self.push_mode, self.started = event.push_mode, event.ts
+                self.trigger = getattr(event, "trigger", "manual")
                 for planned in event.services:
                     self.services[planned.name] = ServiceResult(
-                        planned.name, planned.kind,
+                        planned.name,
+                        planned.kind,
                         status=BuildStatus.QUEUED if planned.due else BuildStatus.SKIPPED,
                         reason=planned.reason,
                     )
             case ServiceQueued() | ServiceSkipped():
                 result = self._result(event.service, event.kind)
                 result.reason = event.reason
-                result.status = BuildStatus.QUEUED if isinstance(event, ServiceQueued) else BuildStatus.SKIPPED
+                result.status = (
+                    BuildStatus.QUEUED if isinstance(event, ServiceQueued) else BuildStatus.SKIPPED
+                )
             case ServiceStarted():
                 result = self._result(event.service, event.kind)
-                result.status, result.started, result.log_path = BuildStatus.BUILDING, event.ts, event.log_path
+                result.status, result.started, result.log_path = (
+                    BuildStatus.BUILDING,
+                    event.ts,
+                    event.log_path,
+                )
             case ServiceFinished():
                 result = self._result(event.service, event.kind)
                 result.status = event.status.value
@@ -93,6 +108,7 @@ class RunReport:
                 result.steps_total, result.cached_steps = event.steps_total, event.cached_steps
                 result.error, result.failed_step = event.error, event.failed_step
                 result.error_tail, result.log_path = list(event.error_tail), event.log_path
+                result.image_size = getattr(event, "image_size", 0)
             case PushQueued():
                 self._result(event.service).push_status = PushStatus.WAITING
             case PushFinished():
@@ -103,6 +119,12 @@ class RunReport:
                 result.pushed_tags = list(event.tags) if event.ok else []
             case RunFinished():
                 self.finished, self.wall_time, self.cancelled = event.ts, event.wall_time, event.cancelled
+            case _ if type(event).__name__ == "CleanupFinished":
+                # Disk events come from the disk guard; folded by name so the report works without it.
+                self.cleanups += 1
+                # Free space can shrink meanwhile (concurrent builds): then count what the daemon reclaimed.
+                freed = int(_first_attr(event, ("freed", "freed_bytes"), 0) or 0)
+                self.disk_freed += freed if freed > 0 else max(0, int(getattr(event, "reclaimed", 0) or 0))
 
     def _result(self, name: str, kind: str = "cpu") -> ServiceResult:
         if name not in self.services:
@@ -160,10 +182,27 @@ class RunReport:
         return not (push_required and any(s.needs_push for s in self.built))
 
     # -- persistence (run.json)
+    @property
+    def outcome(self) -> str:
+        """succeeded | failed | cancelled: the run's one-word result."""
+        if self.cancelled:
+            return "cancelled"
+        return "succeeded" if self.ok(push_required=self.push_mode != "off") else "failed"
+
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["version"] = REPORT_VERSION
+        """The documented JSON form (docs/report-schema.md): `version` first, then the run, then derived figures."""
+        data = {"version": REPORT_VERSION, **asdict(self)}
+        data["summary"] = {
+            "outcome": self.outcome,
+            "sum_build_time": round(self.sum_build_time, 3),
+            "build_wall_time": round(self.build_wall_time, 3),
+            "speedup": round(self.speedup, 3),
+            "counts": {kind: self.counts(kind) for kind in ("cpu", "gpu")},
+        }
         return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict) -> RunReport:
@@ -177,12 +216,19 @@ class RunReport:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash never leaves half a report
 
     @classmethod
     def load(cls, path: Path) -> RunReport:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _first_attr(obj: object, names: tuple[str, ...], default: object) -> object:
+    for name in names:
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
 
 
 def _duration(seconds: float) -> str:
@@ -200,7 +246,9 @@ def render_text(report: RunReport) -> str:
             continue
         c = report.counts(kind)
         extra = f", {c['cancelled']} cancelled" if c["cancelled"] else ""
-        lines.append(f"{kind.upper()}: {c['built']} built, {c['failed']} failed, {c['skipped']} skipped{extra}")
+        lines.append(
+            f"{kind.upper()}: {c['built']} built, {c['failed']} failed, {c['skipped']} skipped{extra}"
+        )
         for s in sorted(results, key=lambda r: r.name):
             if s.status == BuildStatus.SKIPPED:
                 lines.append(f"  {s.name:<14} skipped   {s.reason}")
@@ -224,4 +272,133 @@ def render_text(report: RunReport) -> str:
         f"Wall time {_duration(report.wall_time)}; builds {_duration(report.build_wall_time)} "
         f"against {_duration(report.sum_build_time)} one after another: speedup {report.speedup:.2f}x"
     )
+    if report.cleanups:
+        lines.append(f"Disk freed by cleanup: {_size(report.disk_freed)} ({report.cleanups} cleanups)")
     return "\n".join(lines)
+
+
+def _size(size: int) -> str:
+    return humanize.naturalsize(size) if size else "-"
+
+
+_RESULT_MARKS = {
+    BuildStatus.BUILT: "✅ built",
+    BuildStatus.FAILED: "❌ failed",
+    BuildStatus.CANCELLED: "⚪ cancelled",
+    BuildStatus.SKIPPED: "⏭️ skipped",
+}
+_OUTCOME_MARKS = {"succeeded": "✅ succeeded", "failed": "❌ failed", "cancelled": "⚪ cancelled"}
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one Markdown table cell (no pipes or line breaks)."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """Inline code whose delimiters survive backticks inside the text."""
+    text = " ".join(text.split())
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = current = 0
+    for char in text:
+        current = current + 1 if char == "`" else 0
+        longest = max(longest, current)
+    return longest
+
+
+def _push_cell(result: ServiceResult, push_mode: str) -> str:
+    if result.push_status == PushStatus.PUSHED:
+        return ", ".join(_code(tag.rsplit(":", 1)[-1]) for tag in result.pushed_tags)
+    if result.push_status == PushStatus.FAILED:
+        return f"❌ push failed: {_cell(result.push_error)}"
+    if result.needs_push and push_mode != "off":
+        return "not pushed"
+    return "-"
+
+
+def render_markdown(report: RunReport, tail_lines: int = MARKDOWN_TAIL_LINES) -> str:
+    """The GitHub step summary: a table per kind, timings, failures with their output, disk freed."""
+    sha = report.git_sha[:7] if report.git_sha and report.git_sha.strip("0") else "no git"
+    out = [
+        f"## fks-tui build {_OUTCOME_MARKS[report.outcome]}",
+        "",
+        f"Run `{report.run_id}` · commit `{sha}` · trigger {report.trigger} · push {report.push_mode}",
+        "",
+    ]
+    for kind in ("cpu", "gpu"):
+        results = sorted(report.of_kind(kind), key=lambda r: r.name)
+        if not results:
+            continue
+        c = report.counts(kind)
+        counts = f"{c['built']} built, {c['failed']} failed, {c['skipped']} skipped"
+        if c["cancelled"]:
+            counts += f", {c['cancelled']} cancelled"
+        out += [f"### {kind.upper()} services: {counts}", ""]
+        out += [
+            "| Service | Result | Duration | Cached steps | Image size | Pushed tags |",
+            "|---|---|--:|--:|--:|---|",
+        ]
+        for s in results:
+            mark = _RESULT_MARKS.get(s.status, s.status)
+            if s.status == BuildStatus.SKIPPED:
+                out.append(f"| {_cell(s.name)} | {mark} ({_cell(s.reason)}) | - | - | - | - |")
+                continue
+            cached = f"{s.cached_steps}/{s.steps_total}" if s.steps_total else "-"
+            out.append(
+                f"| {_cell(s.name)} | {mark} | {_duration(s.duration)} | {cached} | "
+                f"{_size(s.image_size)} | {_push_cell(s, report.push_mode)} |"
+            )
+        out.append("")
+    out += [
+        "### Timing",
+        "",
+        f"- Wall time: **{_duration(report.wall_time)}**",
+        f"- Builds: {_duration(report.build_wall_time)} concurrently against "
+        f"{_duration(report.sum_build_time)} one after another (sum of build times): "
+        f"speedup **{report.speedup:.2f}x**",
+    ]
+    if report.cleanups:
+        out.append(f"- Disk freed by cleanup: **{_size(report.disk_freed)}** ({report.cleanups} cleanups)")
+    out.append("")
+    problems = [
+        s
+        for s in sorted(report.services.values(), key=lambda r: (r.kind, r.name))
+        if s.status == BuildStatus.FAILED or s.push_status == PushStatus.FAILED
+    ]
+    if problems:
+        out += ["### Failures", ""]
+        for s in problems:
+            if s.status == BuildStatus.FAILED:
+                out.append(
+                    f"#### ❌ {_cell(s.name)} ({s.kind}): failed at "
+                    f"{_code(s.failed_step) if s.failed_step else '(before any step)'}"
+                )
+                out += ["", _cell(s.error) or "(no error message)", ""]
+                tail = s.error_tail[-tail_lines:]
+                if tail:
+                    fence = "`" * max(3, _longest_backtick_run("\n".join(tail)) + 1)
+                    out += [
+                        f"<details><summary>Last {len(tail)} lines of output</summary>",
+                        "",
+                        fence + "text",
+                        *tail,
+                        fence,
+                        "",
+                        "</details>",
+                        "",
+                    ]
+                if s.log_path:
+                    out += [f"Full log: `{s.log_path}`", ""]
+            else:
+                out += [
+                    f"#### ❌ {_cell(s.name)} ({s.kind}): push failed after {s.push_attempts} attempts",
+                    "",
+                    _cell(s.push_error),
+                    "",
+                ]
+    return "\n".join(out)

@@ -100,8 +100,11 @@ class BuildJob:
         argv = build_argv(service, self.values, metadata_file, iid_file, labels)
         tracker = StepTracker()
         started = time.monotonic()
-        self.emit(ServiceStarted(service=service.name, kind=service.kind, argv=tuple(argv),
-                                 log_path=str(self.log_path)))
+        self.emit(
+            ServiceStarted(
+                service=service.name, kind=service.kind, argv=tuple(argv), log_path=str(self.log_path)
+            )
+        )
         if self.cancelled:
             return self._finished(BuildStatus.CANCELLED, started, tracker, error="cancelled before start")
         with self.log_path.open("w", encoding="utf-8") as log:
@@ -134,7 +137,9 @@ class BuildJob:
         if self.cancelled:
             return self._finished(BuildStatus.CANCELLED, started, tracker, error="cancelled")
         if returncode != 0:
-            return self._finished(BuildStatus.FAILED, started, tracker, error=_error_summary(tracker, returncode))
+            return self._finished(
+                BuildStatus.FAILED, started, tracker, error=_error_summary(tracker, returncode)
+            )
         image_id = iid_file.read_text().strip() if iid_file.exists() else ""
         return self._finished(BuildStatus.BUILT, started, tracker, image_id=image_id)
 
@@ -164,8 +169,15 @@ class BuildJob:
             progress = (tracker.steps_done, tracker.steps_total, tracker.cached_steps, tracker.current_step)
             if raw and progress != last_progress:
                 last_progress = progress
-                self.emit(BuildProgress(service=name, steps_done=progress[0], steps_total=progress[1],
-                                        cached_steps=progress[2], current_step=progress[3]))
+                self.emit(
+                    BuildProgress(
+                        service=name,
+                        steps_done=progress[0],
+                        steps_total=progress[1],
+                        cached_steps=progress[2],
+                        current_step=progress[3],
+                    )
+                )
             if not chunk:
                 log.flush()
                 return
@@ -182,8 +194,9 @@ class BuildJob:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), TERM_GRACE)
 
-    def _finished(self, status: BuildStatus, started: float, tracker: StepTracker, image_id: str = "",
-                  error: str = "") -> ServiceFinished:
+    def _finished(
+        self, status: BuildStatus, started: float, tracker: StepTracker, image_id: str = "", error: str = ""
+    ) -> ServiceFinished:
         failed = tracker.failed_vertex() if status is BuildStatus.FAILED else None
         tail: tuple[str, ...] = ()
         if failed is not None:
@@ -211,15 +224,20 @@ def _step_event(service: str, update: StepUpdate) -> Event:
         return StepStarted(service=service, step_id=update.digest, name=update.name)
     if update.kind == "failed":
         return StepFailed(service=service, step_id=update.digest, name=update.name, error=update.error)
-    return StepFinished(service=service, step_id=update.digest, name=update.name,
-                        cached=update.kind == "cached", duration=update.duration)
+    return StepFinished(
+        service=service,
+        step_id=update.digest,
+        name=update.name,
+        cached=update.kind == "cached",
+        duration=update.duration,
+    )
 
 
 def _error_summary(tracker: StepTracker, returncode: int) -> str:
     """The one line that says why a build failed: buildx's ERROR line, else the failing step's error."""
     for line in reversed(tracker.text_tail):
         if line.startswith("ERROR:"):
-            return line[len("ERROR:"):].strip()
+            return line[len("ERROR:") :].strip()
     failed = tracker.failed_vertex()
     if failed is not None:
         return failed.error

@@ -36,7 +36,7 @@ def parse_size(text: str | int) -> int:
         return text
     match = _SIZE_RE.match(str(text))
     if not match or match.group(2).lower() not in _UNITS:
-        raise ValueError(f"not a size: {text!r} (expected e.g. \"20GiB\", \"500MB\")")
+        raise ValueError(f'not a size: {text!r} (expected e.g. "20GiB", "500MB")')
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
@@ -67,4 +67,4 @@ def parse_threshold(text: str | int) -> Threshold:
     try:
         return Threshold(raw=raw, bytes=parse_size(text))
     except ValueError:
-        raise ValueError(f"not a size or percentage: {raw!r} (expected e.g. \"20GiB\" or \"10%\")") from None
+        raise ValueError(f'not a size or percentage: {raw!r} (expected e.g. "20GiB" or "10%")') from None

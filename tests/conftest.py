@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -61,7 +63,9 @@ class Registry:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["docker-registry", "serve", str(self.root / "config.yml")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -79,10 +83,17 @@ class Registry:
             self.process = None
 
     def tags(self, repository: str) -> list[str]:
-        import json
-
         with urllib.request.urlopen(f"http://{self.addr}/v2/{repository}/tags/list", timeout=5) as response:
             return sorted(json.load(response).get("tags") or [])
+
+    def tags_or_none(self, repository: str) -> list[str] | None:
+        """Tags of repository, None when the registry does not know it."""
+        try:
+            return self.tags(repository)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
 
 
 @pytest.fixture
@@ -105,8 +116,9 @@ def init_git(repo: Path) -> None:
     git(repo, "commit", "-q", "-m", "initial")
 
 
-def make_demo_repo(dest: Path, image: str, services: list[str] | None = None, extra_toml: str = "",
-                   use_git: bool = True) -> Path:
+def make_demo_repo(
+    dest: Path, image: str, services: list[str] | None = None, extra_toml: str = "", use_git: bool = True
+) -> Path:
     """Copy the demo monorepo and services.toml into dest with its own image repository.
 
     services: keep only these [[service]] entries (None: all). Returns the services.toml path.
@@ -115,9 +127,9 @@ def make_demo_repo(dest: Path, image: str, services: list[str] | None = None, ex
     text = (ROOT / "services.toml").read_text()
     text = text.replace('image = "127.0.0.1:5000/nuniesmith/fks"', f'image = "{image}"')
     if services is not None:
-        head, *blocks = text.split("[[service]]")
+        head, *blocks = text.split("\n[[service]]\n")
         kept = [b for b in blocks if any(f'name = "{name}"' in b for name in services)]
-        text = head + "".join("[[service]]" + b for b in kept)
+        text = head + "".join("\n[[service]]\n" + b for b in kept)
     text += extra_toml
     config = dest / "services.toml"
     config.write_text(text)
