@@ -14,7 +14,7 @@ import pytest
 
 from fks_tui.config import load_config
 from fks_tui.engine import Engine, EngineOptions, RunHooks
-from fks_tui.events import BuildStatus, Phase, PushRetry, ServiceFinished, StepStarted
+from fks_tui.events import BuildStatus, Phase, PushFinished, PushRetry, ServiceFinished, StepStarted
 from fks_tui.gitinfo import template_values
 from fks_tui.plan import make_plan
 
@@ -223,3 +223,26 @@ async def test_cancel_one_service_keeps_the_others(tmp_path, registry, unique_im
             finished[event.service] = event.status
     assert finished == {"api": BuildStatus.BUILT, "worker": BuildStatus.CANCELLED}
     assert our_buildx_processes(unique_image) == []
+
+
+async def test_eager_push_overlaps_pushes_with_builds(tmp_path, registry, unique_image):
+    image = f"{registry.addr}/{unique_image}/fks"
+    config = load_config(make_demo_repo(tmp_path, image, services=["nginx", "training"], use_git=False))
+    # A step no cache has seen keeps training building for a few seconds.
+    dockerfile = tmp_path / "examples/fks/deployment/docker/Dockerfile"
+    text = dockerfile.read_text()
+    dockerfile.write_text(
+        text.replace(
+            "ARG SERVICE_TYPE\n", f"ARG SERVICE_TYPE\nRUN --network=none echo {unique_image} && sleep 4\n", 1
+        )
+    )
+    engine = Engine(config, EngineOptions(push_mode="eager"))
+    order = []
+    async for event in engine.stream(make_plan(config, force_all=True)):
+        if isinstance(event, ServiceFinished | PushFinished):
+            order.append((type(event).__name__, event.service))
+    # nginx (cpu) is pushed while training (gpu) is still building.
+    assert order.index(("PushFinished", "nginx")) < order.index(("ServiceFinished", "training"))
+    assert sorted(registry.tags(f"{unique_image}/fks")) == sorted(
+        t for s in ("nginx", "training") for t in config.service(s).tag_names(engine.values)
+    )
