@@ -58,6 +58,7 @@ class RunStarted(Event):
     git_sha: str
     services: tuple[PlannedService, ...]
     push_mode: str
+    trigger: str = "manual"  # manual | ci | watch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +151,7 @@ class ServiceFinished(Event):
     failed_step: str = ""
     error_tail: tuple[str, ...] = ()
     log_path: str = ""
+    image_size: int = 0  # bytes, as the daemon reports it after --load
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,3 +206,91 @@ class RunFinished(Event):
     run_id: str
     wall_time: float
     cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DockerUsage:
+    """Docker's own disk usage of one category (images, build cache, containers, volumes)."""
+
+    category: str
+    size: int
+    reclaimable: int
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiskSample(Event):
+    """Free space of the filesystem holding Docker's data, Docker's usage, and the threshold state.
+
+    free/total are -1 when unknown (a remote daemon without a [disk] path); state is then "unknown".
+    reason: "start", "end", "periodic" or "cleanup" (headless prints only start, end).
+    """
+
+    path: str
+    source: str  # "config path", "docker root dir" or "daemon df"
+    free: int
+    total: int
+    state: str  # ok | warn | cleanup | critical | unknown
+    warn_free: int
+    cleanup_free: int
+    critical_free: int
+    usage: tuple[DockerUsage, ...] = ()
+    reason: str = "periodic"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CleanupStep:
+    """What one cleanup step did: bytes freed on the monitored filesystem and as the daemon reported."""
+
+    name: str  # build-cache | dangling-images | stopped-containers | old-project-images
+    freed: int  # change in free space of the monitored filesystem
+    reclaimed: int  # bytes the daemon reported as reclaimed
+    removed: int = 0  # how many images, containers or cache records went
+    kept: int = 0  # candidates kept because they are protected (unpushed run images, running containers)
+    detail: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CleanupStarted(Event):
+    reason: str
+    free: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CleanupFinished(Event):
+    """A cleanup's result: steps in the order they ran; reached says whether free ended above target."""
+
+    reason: str
+    free_before: int
+    free_after: int
+    target: int
+    steps: tuple[CleanupStep, ...]
+    reached: bool
+    duration: float = 0.0
+
+    @property
+    def freed(self) -> int:
+        return sum(step.freed for step in self.steps)
+
+    @property
+    def reclaimed(self) -> int:
+        return sum(step.reclaimed for step in self.steps)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildsPaused(Event):
+    """New builds wait: free space fell below critical_free."""
+
+    service: str
+    free: int
+    critical_free: int
+    resume_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildsResumed(Event):
+    service: str
+    free: int
+    waited: float

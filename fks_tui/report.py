@@ -273,8 +273,12 @@ def render_text(report: RunReport) -> str:
         f"against {_duration(report.sum_build_time)} one after another: speedup {report.speedup:.2f}x"
     )
     if report.cleanups:
-        lines.append(f"Disk freed by cleanup: {_size(report.disk_freed)} ({report.cleanups} cleanups)")
-    return "\n".join(lines)
+        lines.append(f"Disk freed by cleanup: {_size(report.disk_freed)} ({_cleanups(report.cleanups)})")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cleanups(count: int) -> str:
+    return f"{count} cleanup{'s' if count != 1 else ''}"
 
 
 def _size(size: int) -> str:
@@ -363,7 +367,7 @@ def render_markdown(report: RunReport, tail_lines: int = MARKDOWN_TAIL_LINES) ->
         f"speedup **{report.speedup:.2f}x**",
     ]
     if report.cleanups:
-        out.append(f"- Disk freed by cleanup: **{_size(report.disk_freed)}** ({report.cleanups} cleanups)")
+        out.append(f"- Disk freed by cleanup: **{_size(report.disk_freed)}** ({_cleanups(report.cleanups)})")
     out.append("")
     problems = [
         s
@@ -378,7 +382,7 @@ def render_markdown(report: RunReport, tail_lines: int = MARKDOWN_TAIL_LINES) ->
                     f"#### ❌ {_cell(s.name)} ({s.kind}): failed at "
                     f"{_code(s.failed_step) if s.failed_step else '(before any step)'}"
                 )
-                out += ["", _cell(s.error) or "(no error message)", ""]
+                out += ["", _code(s.error) if s.error.strip() else "(no error message)", ""]
                 tail = s.error_tail[-tail_lines:]
                 if tail:
                     fence = "`" * max(3, _longest_backtick_run("\n".join(tail)) + 1)
@@ -398,7 +402,7 @@ def render_markdown(report: RunReport, tail_lines: int = MARKDOWN_TAIL_LINES) ->
                 out += [
                     f"#### ❌ {_cell(s.name)} ({s.kind}): push failed after {s.push_attempts} attempts",
                     "",
-                    _cell(s.push_error),
+                    _code(s.push_error) if s.push_error.strip() else "(no error message)",
                     "",
                 ]
     return "\n".join(out)
