@@ -64,7 +64,10 @@ def image_size(image_id: str) -> int:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+    """A run id that sorts by start time (milliseconds), unique across processes."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}-{secrets.token_hex(2)}"
 
 
 def runs_dir(config: Config) -> Path:
