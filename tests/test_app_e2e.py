@@ -1,0 +1,116 @@
+"""The dashboard driving the real engine on the real daemon: builds finish in the tables; quit leaves no buildx."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fks_tui.app import make_app
+from fks_tui.widgets.confirm import ConfirmScreen
+from fks_tui.widgets.service_table import ServiceTable
+
+from .conftest import make_demo_repo
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain text (read from /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def remove_images(repository: str) -> None:
+    listed = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if listed:
+        subprocess.run(["docker", "image", "rm", "--force", *listed], capture_output=True, check=False)
+
+
+async def wait_for(pilot, condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.1)
+
+
+async def test_two_services_build_and_push_through_the_dashboard(tmp_path, docker_stack, unique_image):
+    image = f"{docker_stack['FKS_REGISTRY']}/{unique_image}"
+    config = make_demo_repo(tmp_path / "repo", image, services=["api", "nginx"])
+    app = make_app(config)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.docker_problem is None and app.config is not None, 30)
+            await pilot.pause(0.5)  # the docker check runs in a thread
+            assert app.docker_problem is None
+            await pilot.press("b")
+            await wait_for(pilot, lambda: app.phase in ("done", "cancelled") and not app.running, 180)
+            assert {n: r.status in ("built", "cached") for n, r in app.rows.items()} == {
+                "api": True,
+                "nginx": True,
+            }
+            await pilot.pause(0.4)
+            cpu = app.query_one("#cpu-table", ServiceTable)
+            assert {str(cpu.get_cell(n, "status")).split()[1] for n in ("api", "nginx")} <= {
+                "built",
+                "cached",
+            }
+            pushes = app.push_queue.rows_by_service
+            assert {n: p.status for n, p in pushes.items()} == {"api": "pushed", "nginx": "pushed"}
+            assert all(p.digest.startswith("sha256:") for p in pushes.values())
+            assert app.live_log.tails["api"], "the api build log reached the log widget"
+    finally:
+        remove_images(image)
+
+
+async def test_quit_mid_build_leaves_no_buildx_process(tmp_path, docker_stack, unique_image):
+    image = f"{docker_stack['FKS_REGISTRY']}/{unique_image}"
+    config = make_demo_repo(tmp_path / "repo", image, services=["api"], use_git=False)
+    dockerfile = tmp_path / "repo" / "examples" / "fks" / "deployment" / "docker" / "Dockerfile"
+    # A cold, slow first step, so the build is surely running when we quit.
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "FROM fks/base:busybox AS base\n",
+            f"FROM fks/base:busybox AS base\nRUN --network=none echo {uuid.uuid4().hex} && sleep 60\n",
+            1,
+        )
+    )
+    app = make_app(config)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("b")
+            await wait_for(
+                pilot, lambda: app.rows["api"].status == "building" and processes_mentioning(image), 60
+            )
+            await pilot.press("q")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5)
+            started = time.monotonic()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.is_running, 30)
+        assert time.monotonic() - started < 20
+        assert app.engine.cancelled
+        deadline = time.monotonic() + 5
+        while processes_mentioning(image) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_mentioning(image) == []
+    finally:
+        remove_images(image)
