@@ -186,19 +186,23 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.headless:
         return cmd_dashboard(args)
     config = _load(args.config)
-    values = template_values(config.root)
     history = _open_history(config)  # also the change-detection base: each service's last success
+    try:
+        return _build_headless(args, config, history)
+    finally:
+        if history:
+            history.close()
+
+
+def _build_headless(args: argparse.Namespace, config: Config, history: History | None) -> int:
+    values = template_values(config.root)
     try:
         plan = make_plan(config, force=args.force, force_all=args.force_all, kinds=args.kinds, values=values,
                          base=args.base, warn=_warn, history=history)
-        problem = check_docker()
     except PlanError as error:
-        if history:
-            history.close()
         raise UsageError(str(error)) from None
+    problem = check_docker()
     if problem:
-        if history:
-            history.close()
         raise UsageError(problem)
     push_mode = "off" if args.no_push else args.push_mode
     trigger = github.trigger_from_env()
@@ -208,11 +212,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     printer = HeadlessPrinter(show_logs=not args.quiet_logs, github_actions=github.in_actions(),
                               medians=medians)
     recorder = HistoryRecorder(history) if history else None
-    try:
-        asyncio.run(_run_engine(engine, plan, printer, *([recorder] if recorder else [])))
-    finally:
-        if history:
-            history.close()
+    asyncio.run(_run_engine(engine, plan, printer, *([recorder] if recorder else [])))
     if recorder and recorder.failed:
         print(f"fks-tui: warning: build history not fully recorded: {recorder.error}", file=sys.stderr)
     report = engine.report
