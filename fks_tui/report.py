@@ -10,6 +10,7 @@ import humanize
 
 from .events import (
     BuildStatus,
+    CleanupFinished,
     Event,
     PushFinished,
     PushQueued,
@@ -108,7 +109,7 @@ class RunReport:
                 result.steps_total, result.cached_steps = event.steps_total, event.cached_steps
                 result.error, result.failed_step = event.error, event.failed_step
                 result.error_tail, result.log_path = list(event.error_tail), event.log_path
-                result.image_size = getattr(event, "image_size", 0)
+                result.image_size = event.image_size
             case PushQueued():
                 self._result(event.service).push_status = PushStatus.WAITING
             case PushFinished():
@@ -119,12 +120,10 @@ class RunReport:
                 result.pushed_tags = list(event.tags) if event.ok else []
             case RunFinished():
                 self.finished, self.wall_time, self.cancelled = event.ts, event.wall_time, event.cancelled
-            case _ if type(event).__name__ == "CleanupFinished":
-                # Disk events come from the disk guard; folded by name so the report works without it.
+            case CleanupFinished():
                 self.cleanups += 1
                 # Free space can shrink meanwhile (concurrent builds): then count what the daemon reclaimed.
-                freed = int(_first_attr(event, ("freed", "freed_bytes"), 0) or 0)
-                self.disk_freed += freed if freed > 0 else max(0, int(getattr(event, "reclaimed", 0) or 0))
+                self.disk_freed += event.freed if event.freed > 0 else max(0, event.reclaimed)
 
     def _result(self, name: str, kind: str = "cpu") -> ServiceResult:
         if name not in self.services:
@@ -222,13 +221,6 @@ class RunReport:
     @classmethod
     def load(cls, path: Path) -> RunReport:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _first_attr(obj: object, names: tuple[str, ...], default: object) -> object:
-    for name in names:
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
 
 
 def _duration(seconds: float) -> str:
