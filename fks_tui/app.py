@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -19,32 +20,41 @@ from textual.worker import Worker, WorkerState
 
 from . import events as ev
 from .config import Config, ConfigError, TemplateValues, load_config
-from .engine import Engine, EngineOptions, latest_run_dir, push_pending
+from .disk import DiskGuard, size_text
+from .engine import Engine, EngineOptions, RunHooks, latest_run_dir, push_pending
 from .events import PlannedService
 from .gitinfo import template_values
+from .history import History, HistoryError, HistoryRecorder, sparkline
 from .messages import (
+    DiskCleaned,
+    DiskSampled,
     DockerChecked,
     EngineEvent,
     EventPump,
+    FilesChanged,
     LogBatch,
     ProgressTick,
     PushTick,
     RunEnded,
     RunPlanned,
     RunRequest,
+    WatchProblem,
 )
 from .plan import PlanError, make_plan
 from .preflight import check_docker
 from .report import RunReport
+from .watcher import ServicesChanged, ServiceWatcher
 from .widgets.banner import Banner
+from .widgets.cleanup_confirm import CleanupConfirm
 from .widgets.confirm import ConfirmScreen
+from .widgets.disk_panel import DiskPanel
 from .widgets.disk_placeholder import DiskPlaceholder
 from .widgets.failure_pane import Failure, FailureCard, FailurePane
 from .widgets.help_screen import HelpScreen
 from .widgets.live_log import LiveLog
 from .widgets.log_viewer import LogViewerScreen
 from .widgets.push_queue import PushQueue
-from .widgets.service_table import ServiceRow, ServiceTable
+from .widgets.service_table import ServiceRow, ServiceTable, format_elapsed
 from .widgets.status_line import StatusInfo, StatusLine
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
@@ -55,9 +65,22 @@ MAX_IN_FLIGHT = 16
 COMPACT_WIDTH, COMPACT_HEIGHT, WIDE_WIDTH = 110, 32, 160
 # Tables and the status line are redrawn at most this often (seconds), however fast events come.
 REDRAW_INTERVAL = 0.2
+# Durations in a row's history sparkline.
+SPARK_BUILDS = 10
+# Disk samples the guard keeps between runs (it appends one per interval; the panel keeps its own).
+GUARD_SAMPLES_KEPT = 100
 
 EngineFactory = Callable[[Config, EngineOptions], Engine]
 PushRunner = Callable[..., Awaitable[object]]
+
+
+def open_history(config: Config) -> History:
+    return History.for_state_dir(config.state_dir)
+
+
+def one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 class FksApp(App[int]):
@@ -66,19 +89,38 @@ class FksApp(App[int]):
     TITLE = "fks-tui"
     CSS_PATH = [STYLES / "app.tcss"]
     BINDINGS = [
-        Binding("b", "build", "Build", tooltip="Build now: every due service (CPU phase, then GPU)"),
+        Binding(
+            "b",
+            "build",
+            "Build",
+            tooltip="Build now: every due service, changed since its last build or saved (CPU, then GPU)",
+        ),
+        Binding(
+            "w",
+            "toggle_auto_build",
+            "Auto-build",
+            tooltip="Toggle auto-build (off at start): build saved services as soon as no run is busy",
+        ),
         Binding("f", "toggle_force", "Force", tooltip="Toggle force-rebuild of the selected service"),
-        Binding("F", "force_all", "Force all", tooltip="Toggle force-rebuild of every service"),
-        Binding("g", "toggle_gpu", "GPU on/off", tooltip="Toggle the GPU phase on or off"),
+        Binding("F", "force_all", "Force all", show=False, tooltip="Toggle force-rebuild of every service"),
+        Binding("g", "toggle_gpu", "GPU", tooltip="Toggle the GPU phase on or off"),
         Binding("c", "cancel_service", "Cancel", tooltip="Cancel the selected service's build"),
-        Binding("C", "cancel_run", "Cancel run", tooltip="Cancel the whole run (asks first)"),
+        Binding("C", "cancel_run", "Cancel run", show=False, tooltip="Cancel the whole run (asks first)"),
         Binding("r", "retry", "Retry", tooltip="Rebuild the services that failed"),
         Binding("p", "push", "Push", tooltip="Push what is built and not pushed yet"),
-        Binding("l", "focus_log", "Log", tooltip="Focus the live log of the selected service"),
-        Binding("a", "all_logs", "All logs", tooltip="Toggle the log of all services, interleaved"),
+        Binding(
+            "d",
+            "disk_cleanup",
+            "Disk",
+            tooltip="Disk cleanup: shows what it would remove, asks, then cleans (unpushed images stay)",
+        ),
+        Binding("l", "focus_log", "Log", show=False, tooltip="Focus the live log of the selected service"),
+        Binding(
+            "a", "all_logs", "All logs", show=False, tooltip="Toggle the log of all services, interleaved"
+        ),
         Binding("e", "failures", "Failures", tooltip="Show the failure pane (Enter opens the full log)"),
         Binding("u", "push_queue", "Push queue", show=False, tooltip="Show the push queue"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter services by name"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False, tooltip="Filter services by name"),
         Binding("j", "move(1)", "Down", show=False, tooltip="Move down (also ↓)"),
         Binding("k", "move(-1)", "Up", show=False, tooltip="Move up (also ↑)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show the keys"),
@@ -105,12 +147,29 @@ class FksApp(App[int]):
         force: Iterable[str] = (),
         force_all: bool = False,
         kinds: Iterable[str] = ("cpu", "gpu"),
+        watcher_factory: Callable[[Config], ServiceWatcher] | None = ServiceWatcher,
+        guard_factory: Callable[[Config], DiskGuard] | None = DiskGuard,
+        history_factory: Callable[[Config], History] | None = open_history,
+        auto_build: bool = False,
     ) -> None:
         super().__init__()
         self.config_path = Path(config_path)
+        # The default engine runs with the disk guard's hooks (cleanup, pause at critical free space).
         self.engine_factory: EngineFactory = engine_factory or (
-            lambda config, options: Engine(config, options)
+            lambda config, options: Engine(config, options, hooks=self.guard or RunHooks())
         )
+        self.watcher_factory = watcher_factory
+        self.guard_factory = guard_factory
+        self.history_factory = history_factory
+        self.watcher: ServiceWatcher | None = None
+        self.guard: DiskGuard | None = None
+        self.history: History | None = None
+        self.disk_panel: DiskPanel | None = None
+        self.auto_build = auto_build
+        # service -> the saved file that made it due; dropped when the service's build starts.
+        self.watch_due: dict[str, str] = {}
+        # Saved services no run has taken yet: what auto-build starts a run for (once each).
+        self.auto_queued: set[str] = set()
         self.push_runner: PushRunner = push_runner or push_pending
         self.docker_check = docker_check
         self.clock = clock
@@ -176,11 +235,20 @@ class FksApp(App[int]):
         self.gpu_table.border_title = "GPU builds"
         self.query_one("#disk-area").border_title = "Disk"
         self._apply_size(self.size.width, self.size.height)
+        if self.guard_factory is not None:
+            self.disk_panel = DiskPanel()
+            self.mount_disk_widget(self.disk_panel)
         self.load()
         if self.ticks:
             self.set_interval(1.0, self._tick)
             self.set_interval(0.1, self._flush_pump)
         self.cpu_table.focus()
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """The SVG with whitespace preserved: without it some renderers (librsvg) drop the space that
+        starts a text run, gluing words together and shifting table cells by one column."""
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        return svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -193,7 +261,7 @@ class FksApp(App[int]):
         main = self.screen_stack[0]
         main.set_class(compact, "-compact")
         main.set_class(wide, "-wide")
-        table_width = int(width * 0.55) if wide else width
+        table_width = int(width * 0.6) if wide else width
         for table in (self.cpu_table, self.gpu_table):
             table.set_compact(compact, table_width)
 
@@ -237,9 +305,167 @@ class FksApp(App[int]):
                 self.check_docker_worker()
         else:
             self.rows = {}
+        self._start_services(self.config)
         for table in (self.cpu_table, self.gpu_table):
             table.set_rows(list(self.rows.values()))
         self._refresh_status()
+
+    def _start_services(self, config: Config | None) -> None:
+        """(Re)open the history, the disk guard and the file watcher for a newly loaded config."""
+        self._stop_services()
+        self.watch_due = {n: p for n, p in self.watch_due.items() if n in self.rows}
+        self.auto_queued &= set(self.watch_due)
+        if config is None:
+            return
+        if self.history_factory is not None:
+            try:
+                self.history = self.history_factory(config)
+            except HistoryError as error:
+                self.notify(f"{error}; builds are not recorded", severity="warning", timeout=10)
+        self._refresh_history()
+        if self.guard_factory is not None:
+            self.guard = self.guard_factory(config)
+            self.sample_disk(self.guard)
+        if self.watcher_factory is not None:
+            try:
+                self.watcher = self.watcher_factory(config)
+            except OSError as error:
+                self.notify(f"file watcher: {one_line(error)}", severity="warning")
+            else:
+                self.watch_files(self.watcher)
+        for name, path in self.watch_due.items():
+            self.mark_due(name, path)
+
+    def _stop_services(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        self.workers.cancel_group(self, "watch")
+        self.workers.cancel_group(self, "disk")
+        self.guard = None
+        if self.history is not None:
+            self.history.close()
+            self.history = None
+
+    def on_unmount(self) -> None:
+        self._stop_services()
+
+    # -- file watcher and auto-build
+    @work(exclusive=True, group="watch", exit_on_error=False)
+    async def watch_files(self, watcher: ServiceWatcher) -> None:
+        """Saves become FilesChanged messages (about 50-200 ms after the write)."""
+        async for event in watcher.watch():
+            if isinstance(event, ServicesChanged):
+                self.post_message(FilesChanged(dict(event.services)))
+            else:
+                self.post_message(WatchProblem(event.message))
+
+    def on_files_changed(self, message: FilesChanged) -> None:
+        for name, path in message.services.items():
+            if name in self.rows:
+                self.mark_due(name, path)
+                self.auto_queued.add(name)
+        self._maybe_auto_build()
+        self._refresh_all()
+
+    def on_watch_problem(self, message: WatchProblem) -> None:
+        self.notify(message.message, severity="warning")
+
+    def mark_due(self, name: str, path: str) -> None:
+        """The row says the service is due and which saved file made it so (a running build keeps its status)."""
+        row = self.rows[name]
+        self.watch_due[name] = path
+        row.trigger = f"changed: {path}"
+        if row.status not in ("queued", "building"):
+            row.status, row.reason = "due", "file saved"
+
+    def _maybe_auto_build(self) -> None:
+        if (
+            self.auto_build
+            and self.auto_queued
+            and not (self.running or self.pushing)
+            and self.config is not None
+            and not self.docker_problem
+        ):
+            self.start_run(trigger="watch")
+
+    def action_toggle_auto_build(self) -> None:
+        self.auto_build = not self.auto_build
+        if self.watcher is None:
+            self.notify("file watching is off (fix the config, then ctrl+r)", severity="warning")
+        else:
+            self.notify(
+                f"auto-build {'on: saved services build when no run is busy' if self.auto_build else 'off'}"
+            )
+        self._maybe_auto_build()
+        self._refresh_status()
+
+    # -- history
+    def _refresh_history(self) -> None:
+        """Per row: sparkline of recent durations and the median (for the ETA and the slow mark)."""
+        history = self.history
+        if history is None:
+            return
+        try:
+            for row in self.rows.values():
+                row.spark = sparkline(history.durations(row.name, SPARK_BUILDS))
+                row.median = history.median_duration(row.name, SPARK_BUILDS)
+        except sqlite3.Error as error:
+            self.notify(f"build history: {one_line(error)}", severity="warning")
+
+    # -- disk
+    @work(exclusive=True, group="disk", exit_on_error=False)
+    async def sample_disk(self, guard: DiskGuard) -> None:
+        """Samples between runs; during a run the guard samples itself and the samples come as events."""
+        while True:
+            if not self.running:
+                self.post_message(DiskSampled(await guard.sample(None, "periodic")))
+                del guard.samples[:-GUARD_SAMPLES_KEPT]
+            await asyncio.sleep(guard.settings.interval)
+
+    def on_disk_sampled(self, message: DiskSampled) -> None:
+        if self.disk_panel is None:
+            return
+        if message.sample is None:
+            self.disk_panel.show_unavailable("cannot read free space (is the Docker daemon up?)")
+        else:
+            self.disk_panel.update_sample(message.sample)
+
+    @work(group="dialog", exit_on_error=False)
+    async def action_disk_cleanup(self) -> None:
+        guard = self.guard
+        if guard is None:
+            self.notify("disk monitoring is off (config error or disabled)", severity="warning")
+            return
+        try:
+            preview = await guard.preview(self.engine if self.running else None)
+        except Exception as error:  # whatever the daemon says becomes one line, not a crash
+            self.notify(f"cannot preview the cleanup: {one_line(error)}", severity="error")
+            return
+        if not await self.push_screen_wait(CleanupConfirm(preview)):
+            return
+        # During a run the cleanup's events go through the engine's stream (and protect its images).
+        engine = self.engine if self.running else None
+        self.notify("disk cleanup running…")
+        try:
+            result = await guard.cleanup(engine, "manual (d)", force=True)
+        except Exception as error:  # as above
+            self.post_message(DiskCleaned(None, f"disk cleanup failed: {one_line(error)}"))
+            return
+        if engine is None:
+            problem = "" if result is not None else "disk cleanup failed (is the Docker daemon up?)"
+            self.post_message(DiskCleaned(result, problem))
+            if guard.samples:
+                self.post_message(DiskSampled(guard.samples[-1]))
+
+    def on_disk_cleaned(self, message: DiskCleaned) -> None:
+        result = message.result
+        if result is None:
+            self.notify(message.problem, severity="error")
+            return
+        if self.disk_panel is not None:
+            self.disk_panel.update_cleanup(result)
+        self.notify(f"disk cleanup freed {size_text(max(result.freed, 0))}")
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
     def check_docker_worker(self) -> None:
@@ -261,19 +487,29 @@ class FksApp(App[int]):
         Runs in a thread (change detection may ask git), so it reports through call_from_thread.
         """
         assert self.config is not None
+        saved = dict(request.watched)
         plan = make_plan(
             self.config,
-            force=sorted(request.force),
+            force=sorted(request.force | saved.keys()),
             force_all=request.force_all,
             kinds=request.kinds,
             values=values,
+            history=self.history,
             warn=self._plan_warning,
         )
+        # A saved service is due because of its file, not because someone forced it.
+        plan = [
+            dataclasses.replace(p, reason=f"changed: {saved[p.name]}")
+            if p.due and p.name in saved and p.name not in request.force and p.reason == "forced"
+            else p
+            for p in plan
+        ]
         if request.only is not None:
+            left_out = "not saved" if request.trigger == "watch" else "not retried"
             plan = [
                 p
                 if p.name in request.only or not p.due
-                else dataclasses.replace(p, due=False, reason="not retried")
+                else dataclasses.replace(p, due=False, reason=left_out)
                 for p in plan
             ]
         return plan
@@ -281,7 +517,8 @@ class FksApp(App[int]):
     def _plan_warning(self, message: str) -> None:
         self.call_from_thread(self.notify, message, severity="warning")
 
-    def start_run(self, only: set[str] | None = None) -> bool:
+    def start_run(self, only: set[str] | None = None, trigger: str = "manual") -> bool:
+        """Plan and run; saved services are always due; a "watch" run builds only those."""
         if self.config is None:
             self.notify(f"cannot build: config error: {self.config_error}", severity="error")
             return False
@@ -291,11 +528,18 @@ class FksApp(App[int]):
         if self.docker_problem:
             self.notify(f"cannot build: {self.docker_problem}", severity="error")
             return False
+        forced = frozenset(self.forced)
+        if trigger == "watch":
+            only = set(self.watch_due)
+            forced &= only  # other force toggles wait for a build that includes them
+        self.auto_queued.clear()  # this run takes them: auto-build waits for new saves
         request = RunRequest(
-            force=frozenset(self.forced),
-            force_all=self.force_all,
+            force=forced,
+            force_all=self.force_all and trigger != "watch",
             kinds=("cpu", "gpu") if self.gpu_enabled else ("cpu",),
             only=frozenset(only) if only is not None else None,
+            trigger=trigger,
+            watched=tuple(sorted(self.watch_due.items())),
         )
         self.engine, self.cancel_requested, self.stopping = None, False, False
         self.phase, self.wall, self.running, self.run_started = "planning", None, True, self.clock()
@@ -341,18 +585,27 @@ class FksApp(App[int]):
                 return
             if self.stopping:
                 return
-            engine = self.engine_factory(config, EngineOptions(values=values))
+            engine = self.engine_factory(config, EngineOptions(values=values, trigger=request.trigger))
             self.post_message(RunPlanned(request, engine))
             if self.cancel_requested:
                 engine.cancel()
             pump = self.pump = EventPump(self._post_from_pump)
+            # Recorded here, not in a message handler: the history is complete even if the app exits mid-run.
+            recorder = HistoryRecorder(self.history) if self.history is not None else None
             try:
                 async for event in engine.stream(plan):
+                    if recorder is not None:
+                        recorder.handle(event)
                     pump.feed(event)
                     if self.in_flight > MAX_IN_FLIGHT:
                         await self._wait_for_catch_up()
             finally:
                 pump.flush()
+                if recorder is not None and recorder.failed:
+                    notice = ev.Notice(
+                        level="warning", message=f"build history not recorded: {recorder.error}"
+                    )
+                    self.post_message(EngineEvent(notice))
         finally:
             self.post_message(RunEnded(cancelled=bool(getattr(engine, "cancelled", False))))
 
@@ -383,9 +636,13 @@ class FksApp(App[int]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        name = {"engine": "build engine", "push": "push", "preflight": "Docker check"}.get(
-            event.worker.group, event.worker.name
-        )
+        name = {
+            "engine": "build engine",
+            "push": "push",
+            "preflight": "Docker check",
+            "watch": "file watcher",
+            "disk": "disk monitor",
+        }.get(event.worker.group, event.worker.name)
         message = f"{type(error).__name__}: {error}"
         self.failure_pane.add(Failure(service=f"({name})", step="", error=message, tail=()))
         self.notify(f"{name} stopped: {message}", severity="error")
@@ -418,6 +675,12 @@ class FksApp(App[int]):
             case ev.ServiceStarted():
                 row = self._row(event.service, event.kind)
                 row.status, row.started, row.log_path = "building", event.ts, event.log_path
+                # This build takes the saved change: a save from now on marks the service due again.
+                if self.watcher is not None:
+                    self.watcher.clear(event.service)
+                self.watch_due.pop(event.service, None)
+                self.auto_queued.discard(event.service)
+                row.trigger = ""
                 if self.selected is None:
                     self._select(event.service)
             case ev.StepStarted() | ev.StepFailed():
@@ -453,6 +716,8 @@ class FksApp(App[int]):
         if status == "built" and event.steps_total and event.cached_steps >= event.steps_total:
             status = "cached"
         row.status, row.duration = status, event.duration
+        if status == "built" and row.median is not None and row.is_slow(event.duration):
+            row.note = f"slower than usual (usually {format_elapsed(row.median)})"
         row.steps_total, row.cached_steps = event.steps_total or row.steps_total, event.cached_steps
         row.steps_done = row.steps_total if status in ("built", "cached") else row.steps_done
         if event.log_path:
@@ -499,6 +764,11 @@ class FksApp(App[int]):
             self.phase = "idle"  # nothing was due, or planning failed: no run happened
         elif self.phase not in ("done", "cancelled"):
             self.phase = "cancelled" if message.cancelled else "done"
+        for name, path in self.watch_due.items():
+            if name in self.rows:
+                self.mark_due(name, path)  # saved during the run, or left out of it
+        self._refresh_history()
+        self._maybe_auto_build()
         self._refresh_all()
 
     # -- refreshing
@@ -525,7 +795,7 @@ class FksApp(App[int]):
     def status_info(self) -> StatusInfo:
         counts: dict[str, dict[str, int]] = {}
         for row in self.rows.values():
-            if row.status in ("skipped", "idle"):
+            if row.status in ("skipped", "idle", "due"):
                 continue
             counts.setdefault(row.kind, {}).setdefault(row.status, 0)
             counts[row.kind][row.status] += 1
@@ -554,6 +824,9 @@ class FksApp(App[int]):
             wall=wall,
             speedup=speedup,
             flags=flags,
+            due=len(self.watch_due),
+            auto_build=self.auto_build,
+            watching=self.watcher is not None,
         )
 
     def _refresh_status(self) -> None:
@@ -745,6 +1018,7 @@ class FksApp(App[int]):
             ):
                 return
         await self.shutdown_engine()
+        self._stop_services()
         self.exit(0)
 
     async def shutdown_engine(self, timeout: float = 20.0) -> None:

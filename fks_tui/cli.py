@@ -177,7 +177,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from .app import FksApp
 
     app = FksApp(args.config, force=getattr(args, "force", ()), force_all=getattr(args, "force_all", False),
-                 kinds=getattr(args, "kinds", ("cpu", "gpu")))
+                 kinds=getattr(args, "kinds", ("cpu", "gpu")), auto_build=getattr(args, "auto_build", False))
     result = app.run()
     return result if isinstance(result, int) else EXIT_OK
 

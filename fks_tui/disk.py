@@ -537,8 +537,11 @@ class DiskGuard(RunHooks):
             self._sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sampler
+            self._sampler = None
         if not self._started:
             return
+        # The dashboard keeps one guard for many runs: the next run samples at its start again.
+        self._started = False
         if self.settings.cleanup_after_build:
             sample = await self.sample(engine, "periodic")
             if sample is not None and sample.state in (CLEANUP, CRITICAL):

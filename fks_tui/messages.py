@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from .events import BuildProgress, Event, LogLines, PushProgress
+from .events import BuildProgress, CleanupFinished, DiskSample, Event, LogLines, PushProgress
 
 
 @dataclass
@@ -58,6 +58,8 @@ class RunRequest:
     force_all: bool
     kinds: tuple[str, ...]
     only: frozenset[str] | None
+    trigger: str = "manual"  # "watch" when the file watcher started the run (auto-build)
+    watched: tuple[tuple[str, str], ...] = ()  # (service, changed file) the watcher marked due
 
 
 @dataclass
@@ -126,3 +128,32 @@ class EventPump:
         pending, self.pending, self.pending_count = self.pending, {}, 0
         for service, lines in pending.items():
             self.post(LogBatch(service, lines))
+
+
+@dataclass
+class FilesChanged(Message):
+    """The file watcher saw saves that make these services due: service -> the file (relative)."""
+
+    services: dict[str, str]
+
+
+@dataclass
+class WatchProblem(Message):
+    """The file watcher hit a problem and is retrying (one line)."""
+
+    message: str
+
+
+@dataclass
+class DiskSampled(Message):
+    """A disk sample taken between runs (None: the daemon or path could not be read)."""
+
+    sample: DiskSample | None
+
+
+@dataclass
+class DiskCleaned(Message):
+    """A manual cleanup between runs is over (None: it failed, see problem)."""
+
+    result: CleanupFinished | None
+    problem: str = ""

@@ -94,8 +94,10 @@ class FakeEngine:
         write_logs: bool = True,
         restamp: bool = False,
         run_id: str = "",
+        trigger: str = "manual",
     ) -> None:
         self.config = config
+        self.trigger = trigger
         self.events = events
         self.delay = delay
         self.hold = hold
@@ -118,7 +120,7 @@ class FakeEngine:
         made: list[FakeEngine] = []
 
         def make(config: Config, options=None) -> FakeEngine:
-            engine = cls(config, events, **kwargs)
+            engine = cls(config, events, trigger=getattr(options, "trigger", "manual"), **kwargs)
             made.append(engine)
             return engine
 
@@ -241,7 +243,9 @@ class FakeEngine:
             if isinstance(event, ev.RunFinished):
                 self._recorded_end = event
             if isinstance(event, ev.RunStarted):
-                yield dataclasses.replace(event, services=tuple(plan), push_mode=self.push_mode)
+                yield dataclasses.replace(
+                    event, services=tuple(plan), push_mode=self.push_mode, trigger=self.trigger
+                )
                 for planned in plan:
                     if planned.due:
                         yield ev.ServiceQueued(
@@ -273,6 +277,121 @@ class FakeEngine:
             if service and service not in due:
                 continue
             yield event
+
+
+def seed_history(history, events: Iterable[Event], factors: Iterable[float], spacing: float = 3600.0) -> None:
+    """Record one past run per factor into a History (durations scaled by it), via HistoryRecorder."""
+    from .history import HistoryRecorder
+
+    events, factors = list(events), list(factors)
+    for number, factor in enumerate(factors):
+        recorder = HistoryRecorder(history)
+        shift = -(len(factors) - number) * spacing  # before the recorded run, oldest first
+        for event in events:
+            changes: dict = {"ts": event.ts + shift}
+            if hasattr(event, "run_id"):
+                changes["run_id"] = f"past-{number}"
+            if isinstance(event, ev.ServiceFinished):
+                changes["duration"] = event.duration * factor
+            recorder.handle(dataclasses.replace(event, **changes))
+
+
+class IdleWatcher:
+    """The ServiceWatcher interface with no file-system watches: reports nothing until stopped."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.pending: dict[str, str] = {}
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def clear(self, *names: str) -> None:
+        for name in names or list(self.pending):
+            self.pending.pop(name, None)
+
+    async def watch(self) -> AsyncIterator:
+        self.ready.set()
+        await self._stop.wait()
+        return
+        yield  # an async generator that yields nothing
+
+
+GIB = 1024**3
+
+
+class FakeDiskGuard:
+    """The DiskGuard interface the dashboard uses, with fixed figures and recorded calls (no daemon)."""
+
+    def __init__(self, config: Config, free: int = 41 * GIB, total: int = 120 * GIB) -> None:
+        from .disk import Limits
+
+        self.config = config
+        self.settings = config.disk
+        self.free, self.total = free, total
+        self.limits = Limits.of(config.disk, total)
+        self.samples: list[ev.DiskSample] = []
+        self.cleanups: list[tuple[str, bool]] = []
+        self.previews = 0
+
+    # Engine hooks: the fake engine does not call them, a real one may.
+    async def before_phase(self, engine, phase) -> None:
+        return None
+
+    async def before_build(self, engine, service: str) -> None:
+        return None
+
+    async def after_run(self, engine) -> None:
+        return None
+
+    async def sample(self, engine, reason: str) -> ev.DiskSample:
+        sample = ev.DiskSample(
+            path="/var/lib/docker",
+            source="docker root dir",
+            free=self.free,
+            total=self.total,
+            state=self.limits.state(self.free),
+            warn_free=self.limits.warn,
+            cleanup_free=self.limits.cleanup,
+            critical_free=self.limits.critical,
+            usage=(
+                ev.DockerUsage(category="images", size=9 * GIB, reclaimable=3 * GIB, count=42),
+                ev.DockerUsage(category="build cache", size=6 * GIB, reclaimable=6 * GIB),
+            ),
+            reason=reason,
+            ts=0.0,
+        )
+        self.samples.append(sample)
+        return sample
+
+    async def preview(self, engine=None):
+        from .disk import CleanupPreview, PreviewItem
+
+        self.previews += 1
+        return CleanupPreview(
+            items=[
+                PreviewItem("build-cache", "prune unused build cache, keep 2.0 GiB", size=6 * GIB),
+                PreviewItem("old-project-images", "2 images", ["fks/api:old", "fks/web:old"], 2 * GIB),
+            ],
+            kept=["unpushed images of the last run"],
+            free=self.free,
+            target=self.limits.cleanup,
+        )
+
+    async def cleanup(self, engine, reason: str, force: bool = False) -> ev.CleanupFinished:
+        self.cleanups.append((reason, force))
+        before, self.free = self.free, self.free + 5 * GIB
+        return ev.CleanupFinished(
+            reason=reason,
+            free_before=before,
+            free_after=self.free,
+            target=self.limits.cleanup,
+            steps=(ev.CleanupStep(name="build-cache", freed=5 * GIB, reclaimed=6 * GIB, removed=12),),
+            reached=True,
+            duration=1.5,
+            ts=0.0,
+        )
 
 
 class _suppress_os_error:

@@ -25,6 +25,8 @@ from fks_tui.widgets.service_table import ServiceTable
 from .conftest import make_demo_repo
 
 RECORDING = Path(__file__).parent / "data" / "demo_run.jsonl.gz"
+# Unit tests replay a recording: no real file watcher or disk guard unless a test asks for one.
+NO_WATCH_NO_DISK = {"watcher_factory": None, "guard_factory": None}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +41,11 @@ def demo_config(tmp_path: Path) -> Path:
     return config
 
 
-def fake_app(config: Path, events: list[ev.Event], **fake) -> tuple[FksApp, object]:
+def fake_app(config: Path, events: list[ev.Event], app_options=None, **fake) -> tuple[FksApp, object]:
+    """The app on a replayed run; no file watcher or disk guard unless app_options asks for them."""
     factory = FakeEngine.factory(events, **fake)
-    return make_app(config, engine_factory=factory, docker_check=lambda: None), factory
+    options = {**NO_WATCH_NO_DISK, **(app_options or {})}
+    return make_app(config, engine_factory=factory, docker_check=lambda: None, **options), factory
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
@@ -197,7 +201,9 @@ async def test_push_now_runs_the_pusher_on_the_last_run(tmp_path, recorded):
         emit(ev.PushFinished(service="api", tags=("x:api",), ok=False, error="registry down", attempts=4))
 
     factory = FakeEngine.factory(recorded)
-    app = make_app(config, engine_factory=factory, push_runner=fake_push, docker_check=lambda: None)
+    app = make_app(
+        config, engine_factory=factory, push_runner=fake_push, docker_check=lambda: None, **NO_WATCH_NO_DISK
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("b")
         await wait_for(pilot, lambda: not app.running)
@@ -258,7 +264,7 @@ async def test_missing_config_and_unreachable_daemon_banners(tmp_path, demo_conf
         assert "nope.toml" in str(app.query_one(Banner).render())
     problem = "cannot reach the Docker daemon at unix:///x.sock: start one with 'scripts/stack up'"
     factory = FakeEngine.factory(recorded)
-    app = make_app(demo_config, engine_factory=factory, docker_check=lambda: problem)
+    app = make_app(demo_config, engine_factory=factory, docker_check=lambda: problem, **NO_WATCH_NO_DISK)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.docker_problem is not None)
         assert problem in str(app.query_one(Banner).render())
@@ -339,7 +345,7 @@ async def test_engine_crash_lands_in_the_failure_pane(demo_config):
         def cancel(self):
             self.cancelled = True
 
-    app = make_app(demo_config, engine_factory=Exploding, docker_check=lambda: None)
+    app = make_app(demo_config, engine_factory=Exploding, docker_check=lambda: None, **NO_WATCH_NO_DISK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("b")
         await wait_for(pilot, lambda: not app.running)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fks_tui.app import make_app
+from fks_tui.disk import DiskGuard
 from fks_tui.widgets.confirm import ConfirmScreen
 from fks_tui.widgets.service_table import ServiceTable
 
@@ -77,6 +78,16 @@ async def test_two_services_build_and_push_through_the_dashboard(tmp_path, docke
             assert {n: p.status for n, p in pushes.items()} == {"api": "pushed", "nginx": "pushed"}
             assert all(p.digest.startswith("sha256:") for p in pushes.values())
             assert app.live_log.tails["api"], "the api build log reached the log widget"
+            # The run went through the disk guard (samples at start and end reached the panel) ...
+            assert isinstance(app.guard, DiskGuard)
+            reasons = [s.reason for s in app.guard.samples]
+            assert "start" in reasons and "end" in reasons
+            assert app.disk_panel is not None and app.disk_panel.sample is not None
+            assert app.disk_panel.sample.free > 0
+            # ... and is in the build history, which the rows' sparklines now show.
+            (run,) = app.history.runs()
+            assert (run.status, run.trigger, run.built) == ("succeeded", "manual", 2)
+            assert len(app.history.durations("api")) == 1 and app.rows["api"].spark
     finally:
         remove_images(image)
 

@@ -16,7 +16,16 @@ import pytest
 
 from fks_tui import events as ev
 from fks_tui.app import FksApp, make_app
-from fks_tui.testing import FakeEngine, add_broken_service, load_events
+from fks_tui.history import History
+from fks_tui.messages import FilesChanged
+from fks_tui.testing import (
+    FakeDiskGuard,
+    FakeEngine,
+    IdleWatcher,
+    add_broken_service,
+    load_events,
+    seed_history,
+)
 
 from .conftest import make_demo_repo
 
@@ -33,6 +42,7 @@ class Scene:
     keys: tuple[str, ...] = ()
     build: bool = True
     clock_at: float = 4.0  # seconds after the recorded run started
+    saved: tuple[tuple[str, str], ...] = ()  # files the watcher "saw" before the keys
 
 
 SCENES: dict[str, Scene] = {
@@ -42,6 +52,12 @@ SCENES: dict[str, Scene] = {
     "push-queue": Scene((120, 36), hold=lambda e: isinstance(e, ev.PushFinished), clock_at=16.0),
     "finished": Scene((120, 36)),
     "help": Scene((120, 36), build=False, keys=("question_mark",)),
+    "watch-due": Scene(
+        (120, 36),
+        build=False,
+        saved=(("api", "src/python/services/api/main.py"), ("training", "src/python/shared/logs.py")),
+    ),
+    "cleanup-confirm": Scene((120, 36), build=False, keys=("d",)),
     "small-80x24": Scene((80, 24), hold=lambda e: e.ts > T0 + 4),
     "large-200x60": Scene((200, 60), hold=lambda e: e.ts > T0 + 5, clock_at=5.0),
 }
@@ -52,13 +68,25 @@ def scene_app(name: str, workdir: Path) -> tuple[FksApp, Callable[[object], Awai
     scene = SCENES[name]
     config = make_demo_repo(workdir / "repo", "127.0.0.1:5000/fks-snapshot")
     add_broken_service(config)
+    # Four past runs, so rows have a duration sparkline, an ETA and a median to be slower than.
+    with History.for_state_dir(config.parent / ".fks") as history:
+        seed_history(history, EVENTS, factors=(1.1, 0.8, 1.3, 1.0))
     factory = FakeEngine.factory(EVENTS, hold=scene.hold, run_id="20261203-130613-5dcd")
+    # No real clock, disk figures or file watches: the fakes keep every snapshot the same.
     app = make_app(
-        config, engine_factory=factory, docker_check=lambda: None, clock=lambda: T0 + scene.clock_at
+        config,
+        engine_factory=factory,
+        docker_check=lambda: None,
+        clock=lambda: T0 + scene.clock_at,
+        guard_factory=FakeDiskGuard,
+        watcher_factory=IdleWatcher,
     )
 
     async def run_before(pilot) -> None:
         await pilot.pause()
+        if scene.saved:
+            app.post_message(FilesChanged(dict(scene.saved)))
+            await pilot.pause(0.3)
         if scene.build:
             await pilot.press("b")
             engine = factory.made[0]

@@ -38,7 +38,8 @@ class DiskPanel(Widget):
     DiskPanel { height: auto; }
     DiskPanel #disk-top { height: 1; }
     DiskPanel #disk-free { width: auto; }
-    DiskPanel #disk-spark { height: 1; width: 1fr; min-width: 8; margin-left: 1; }
+    DiskPanel #disk-spark { height: 1; width: 1fr; max-width: 40; min-width: 8; margin-left: 1; }
+    DiskPanel #disk-spark.-empty { display: none; }
     DiskPanel #disk-usage, DiskPanel #disk-cleanup { height: 1; color: $text-muted; }
     DiskPanel.-warn #disk-spark > .sparkline--max-color { color: $warning; }
     DiskPanel.-critical #disk-spark > .sparkline--max-color { color: $error; }
@@ -57,7 +58,7 @@ class DiskPanel(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal(id="disk-top"):
             yield Static("disk: waiting for the first sample", id="disk-free")
-            yield Sparkline([], id="disk-spark")
+            yield Sparkline([], id="disk-spark", classes="-empty")
         yield Static("", id="disk-usage")
         yield Static("no cleanup yet", id="disk-cleanup")
 
@@ -86,7 +87,10 @@ class DiskPanel(Widget):
         self.sample = sample
         if sample.free >= 0:
             self.history = [*self.history, float(sample.free)][-self.HISTORY :]
-            self.query_one("#disk-spark", Sparkline).data = self.history
+            spark = self.query_one("#disk-spark", Sparkline)
+            spark.data = self.history
+            # One sample, or all the same, draws a solid bar that says nothing: a trend needs change.
+            spark.set_class(len(set(self.history)) < 2, "-empty")
         for state in STATE_STYLE:
             self.set_class(sample.state == state, f"-{state}")
         self._render_free()
@@ -94,6 +98,11 @@ class DiskPanel(Widget):
             f"{u.category} {size_text(u.size)} ({size_text(u.reclaimable)} reclaimable)" for u in sample.usage
         )
         self.query_one("#disk-usage", Static).update(Text(f"docker: {usage}" if usage else ""))
+
+    def show_unavailable(self, why: str) -> None:
+        """No sample could be taken; the last good sample (if any) stays on screen."""
+        if self.sample is None:
+            self.query_one("#disk-free", Static).update(Text(f"disk: {why}", style="dim"))
 
     def update_cleanup(self, result: CleanupFinished) -> None:
         self.cleanup = result

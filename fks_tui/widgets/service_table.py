@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import humanize
 from rich.text import Text
 from textual.widgets import DataTable
+
+from ..history import SLOW_FACTOR
 
 # status -> (glyph, style); "cached" is a build whose every step came from the cache.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
     "idle": ("·", "grey50"),
+    "due": ("●", "bold orange1"),  # the file watcher saw a save; builds on b (or at once with auto-build)
     "queued": ("◌", "grey70"),
     "building": ("▶", "bold yellow"),
     "cached": ("≡", "cyan"),
@@ -24,19 +26,28 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
 STATUS_ORDER = {
     "building": 0,
     "queued": 1,
-    "failed": 2,
-    "cancelled": 3,
-    "built": 4,
-    "cached": 4,
-    "idle": 5,
-    "skipped": 6,
+    "due": 2,
+    "failed": 3,
+    "cancelled": 4,
+    "built": 5,
+    "cached": 5,
+    "idle": 6,
+    "skipped": 7,
 }
 
 
 def format_elapsed(seconds: float) -> str:
+    """Compact, for a table cell: 4.2s, 3m07s, 1h02m."""
     if seconds < 60:
         return f"{seconds:.1f}s"
-    return humanize.precisedelta(seconds, minimum_unit="seconds", format="%0.0f").replace(" and ", " ")
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_eta(seconds: float) -> str:
+    return f"~{seconds:.0f}s left" if seconds < 60 else f"~{seconds / 60:.0f}m left"
 
 
 def progress_bar(done: int, total: int, width: int, style: str) -> Text:
@@ -46,7 +57,7 @@ def progress_bar(done: int, total: int, width: int, style: str) -> Text:
 
 @dataclass
 class ServiceRow:
-    """What the table shows about one service; `trigger` and `median` are for file-watch and history."""
+    """What the table shows about one service; `trigger` is the watcher's, `median`/`spark` the history's."""
 
     name: str
     kind: str
@@ -61,7 +72,8 @@ class ServiceRow:
     started: float = 0.0
     duration: float = 0.0
     median: float | None = None  # usual duration from history, for an ETA
-    note: str = ""  # e.g. "slower than usual"
+    spark: str = ""  # sparkline of the last successful builds' durations, oldest first
+    note: str = ""  # e.g. "slower than usual", set when the build ends
     log_path: str = ""
 
     def elapsed(self, now: float) -> float | None:
@@ -70,6 +82,17 @@ class ServiceRow:
         if self.status in ("built", "cached", "failed", "cancelled") and self.duration:
             return self.duration
         return None
+
+    def eta(self, now: float) -> float | None:
+        """Seconds the running build probably still needs (History.eta on the median cached at load)."""
+        elapsed = self.elapsed(now) if self.status == "building" else None
+        if elapsed is None or self.median is None:
+            return None
+        return max(0.0, self.median - elapsed)
+
+    def is_slow(self, elapsed: float) -> bool:
+        """History.is_slow against the median from before this run (the run's own build must not count)."""
+        return self.median is not None and elapsed > SLOW_FACTOR * self.median
 
     def reset_for_run(self) -> None:
         self.step, self.steps_done, self.steps_total, self.cached_steps = "", 0, 0, 0
@@ -90,9 +113,10 @@ COLUMNS = (
     Column("reason", "Reason", 12, False),
     Column("step", "Current step", None, False),
     Column("steps", "Steps", 5, True),
-    Column("progress", "Progress", 12, True),
-    Column("elapsed", "Elapsed", 7, True),
+    Column("progress", "Progress", 10, True),
+    Column("elapsed", "Elapsed", 15, True),
     Column("cached", "Cached", 6, True),
+    Column("trend", "History", 10, False),
 )
 
 
@@ -163,27 +187,35 @@ class ServiceTable(DataTable):
         name = Text(row.name, style="bold" if row.status == "building" else "")
         if row.forced:
             name.append(" ⚑", style="bold orange1")
-        reason = Text(row.reason, style="grey62")
-        if row.trigger:
-            reason.append(f" {row.trigger}", style="grey50")
         steps = f"{row.steps_done}/{row.steps_total}" if row.steps_total else ""
-        elapsed = row.elapsed(self.clock())
+        now = self.clock()
+        elapsed = row.elapsed(now)
         elapsed_text = Text(format_elapsed(elapsed) if elapsed is not None else "")
-        if row.note:
-            elapsed_text.append(" !", style="bold yellow")
+        eta = row.eta(now)
+        if row.note or (row.status == "building" and elapsed is not None and row.is_slow(elapsed)):
+            elapsed_text.append(" ⚠ slow", style="bold yellow")
+        elif eta is not None and eta >= 0.5:
+            elapsed_text.append(f" {format_eta(eta)}", style="grey62")
         done = row.steps_total if row.status in ("built", "cached") else row.steps_done
-        step = row.step if row.status == "building" else (row.step if row.status == "failed" else "")
+        if row.status in ("building", "failed"):
+            step = Text(row.step, style="red" if row.status == "failed" else "")
+        elif row.trigger:
+            step = Text(row.trigger, style="orange1")  # the saved file that made it due
+        elif row.note:
+            step = Text(row.note, style="yellow")
+        else:
+            step = Text("")
+        step.no_wrap, step.overflow = True, "ellipsis"
         return {
             "status": Text.assemble((glyph, style), " ", (row.status, style)),
             "name": name,
-            "reason": reason,
-            "step": Text(
-                step, style="red" if row.status == "failed" else "", no_wrap=True, overflow="ellipsis"
-            ),
+            "reason": Text(row.reason, style="grey62", no_wrap=True, overflow="ellipsis"),
+            "step": step,
             "steps": steps,
-            "progress": progress_bar(done, row.steps_total, 12, style) if row.steps_total else Text(""),
+            "progress": progress_bar(done, row.steps_total, 10, style) if row.steps_total else Text(""),
             "elapsed": elapsed_text,
             "cached": str(row.cached_steps) if row.steps_total else "",
+            "trend": Text(row.spark, style="cyan"),
         }
 
     def refresh_rows(self) -> None:

@@ -32,6 +32,9 @@ class StatusInfo:
     wall: float | None = None
     speedup: float | None = None
     flags: list[str] = field(default_factory=list)
+    due: int = 0  # services the file watcher marked due and no build has started yet
+    auto_build: bool = False
+    watching: bool = False
 
 
 class StatusLine(Static):
@@ -66,6 +69,13 @@ class StatusLine(Static):
             text.append(f"  ⏱ {format_elapsed(info.wall)}")
         if info.speedup:
             text.append(f"  {info.speedup:.1f}x vs one after another", style="bold green")
+        if info.due:
+            text.append(f"  {info.due} due", style="bold orange1")
+        if info.watching:
+            text.append("  auto-build ", style="grey62")
+            text.append(
+                "on" if info.auto_build else "off", style="bold green" if info.auto_build else "grey62"
+            )
         for flag in info.flags:
             text.append(f"  [{flag}]", style="orange1")
         self.update(text)
