@@ -31,9 +31,16 @@ class UsageError(Exception):
     """Bad command-line input; printed as one line, exit 2."""
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", default=os.environ.get("FKS_CONFIG", "services.toml"),
+def _config_arg(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    # Subcommands must not overwrite a --config given before them (`fks-tui -c X dashboard`).
+    default = os.environ.get("FKS_CONFIG", "services.toml") if top_level else argparse.SUPPRESS
+    parser.add_argument("--config", "-c", default=default,
                         help="path to services.toml (default: ./services.toml, or $FKS_CONFIG)")
+
+
+def _auto_build_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auto-build", action="store_true", default=argparse.SUPPRESS,
+                        help="dashboard: start with auto-build on (the w key)")
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -47,15 +54,18 @@ def _kinds(text: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fks-tui", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fks-tui {__version__}")
-    _config_arg(parser)  # for the dashboard, which `fks-tui` alone opens
+    _config_arg(parser, top_level=True)  # for the dashboard, which `fks-tui` alone opens
+    _auto_build_arg(parser)
     sub = parser.add_subparsers(dest="command")
 
     dashboard = sub.add_parser("dashboard", help="open the dashboard (the default without a command)")
     _config_arg(dashboard)
+    _auto_build_arg(dashboard)
 
     build = sub.add_parser("build", help="build due services (CPU phase, GPU phase), then push")
     _config_arg(build)
     build.add_argument("--headless", action="store_true", help="no dashboard: line-oriented output for CI")
+    _auto_build_arg(build)
     build.add_argument("--force", nargs="+", default=[], metavar="SERVICE", help="force-rebuild these services")
     build.add_argument("--force-all", action="store_true", help="force-rebuild every enabled service")
     build.add_argument("--kinds", type=_kinds, default=("cpu", "gpu"), help="cpu, gpu or cpu,gpu (default)")
