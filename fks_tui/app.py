@@ -551,6 +551,12 @@ class FksApp(App[int]):
         """The plan is made and the engine about to start: consume force toggles, clear the panes."""
         if message.problem:
             self.notify(message.problem, severity="warning")
+            # Say on each row why it is not built (e.g. "no changes since 1a2b3c4").
+            for planned in message.plan:
+                row = self.rows.get(planned.name)
+                if row is not None and row.status in ("idle", "skipped"):
+                    row.status, row.reason = "skipped", planned.reason
+            self._refresh_all()
             return
         self.engine = message.engine
         if self.cancel_requested:
@@ -581,7 +587,10 @@ class FksApp(App[int]):
                 self.post_message(RunPlanned(request, None, problem=str(error)))
                 return
             if not any(p.due for p in plan):
-                self.post_message(RunPlanned(request, None, problem="nothing is due"))
+                self.post_message(RunPlanned(
+                    request, None, plan=tuple(plan),
+                    problem="nothing is due: no service changed since its last build (f or F forces a rebuild)",
+                ))
                 return
             if self.stopping:
                 return

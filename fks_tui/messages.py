@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from .events import BuildProgress, CleanupFinished, DiskSample, Event, LogLines, PushProgress
+from .events import BuildProgress, CleanupFinished, DiskSample, Event, LogLines, PlannedService, PushProgress
 
 
 @dataclass
@@ -69,6 +69,7 @@ class RunPlanned(Message):
     request: RunRequest
     engine: object | None
     problem: str = ""
+    plan: tuple[PlannedService, ...] = ()  # set when nothing was due: each service's reason
 
 
 @dataclass

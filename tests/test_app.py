@@ -419,3 +419,15 @@ async def test_nothing_due_starts_no_engine(demo_config, recorded):
         app.start_run(only=set())  # a retry of nothing: every service ends up not due
         await wait_for(pilot, lambda: not app.running)
         assert not factory.made and app.phase == "idle"
+
+
+async def test_nothing_due_says_why_on_every_row(demo_config, recorded):
+    messages = []
+    app, factory = fake_app(demo_config, recorded)
+    async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
+        app.start_run(only=set())  # a retry of nothing: every service ends up not due
+        await wait_for(pilot, lambda: not app.running)
+        planned = next(m for m in messages if type(m).__name__ == "RunPlanned")
+        assert planned.problem.startswith("nothing is due") and len(planned.plan) == len(app.rows)
+        assert {row.status for row in app.rows.values()} == {"skipped"}
+        assert {row.reason for row in app.rows.values()} == {"not retried"}

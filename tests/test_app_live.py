@@ -202,7 +202,7 @@ async def test_history_sparkline_eta_and_slower_than_usual(demo, recorded):
         watcher_factory=None,
         clock=lambda: now[0],
     )
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(150, 36)) as pilot:  # the History column needs 140 columns
         await pilot.pause()
         cpu = app.query_one("#cpu-table", ServiceTable)
         assert str(cpu.get_cell("api", "trend")) == sparkline(api_durations) == "▆█▃"

@@ -107,14 +107,15 @@ class Column:
     compact: bool  # shown in a narrow terminal too
 
 
+TREND_MIN_WIDTH = 140
 COLUMNS = (
     Column("status", "Status", 11, True),
     Column("name", "Service", 12, True),
-    Column("reason", "Reason", 12, False),
+    Column("reason", "Reason", None, False),
     Column("step", "Current step", None, False),
     Column("steps", "Steps", 5, True),
     Column("progress", "Progress", 10, True),
-    Column("elapsed", "Elapsed", 15, True),
+    Column("elapsed", "Elapsed", 13, True),
     Column("cached", "Cached", 6, True),
     Column("trend", "History", 10, False),
 )
@@ -137,25 +138,37 @@ class ServiceTable(DataTable):
         self._order: list[str] = []
         self._shown: dict[str, dict[str, Text | str]] = {}
         self._step_width = 30
+        self._reason_width = 12
+        self._table_width = 0
 
     def on_mount(self) -> None:
         self._build_columns()
 
     def _columns(self) -> list[Column]:
-        return [c for c in COLUMNS if c.compact or not self.compact]
+        # The history sparkline only where it leaves the Reason column room to say why.
+        return [
+            c for c in COLUMNS
+            if (c.compact or not self.compact) and (c.key != "trend" or self._table_width >= TREND_MIN_WIDTH)
+        ]
 
     def _build_columns(self) -> None:
         self.clear(columns=True)
         self._order = []
         for column in self._columns():
-            self.add_column(column.label, key=column.key, width=column.width or self._step_width)
+            flexible = {"reason": self._reason_width, "step": self._step_width}
+            self.add_column(column.label, key=column.key, width=column.width or flexible[column.key])
 
     def set_compact(self, compact: bool, width: int) -> None:
-        fixed = sum((c.width or 0) + 2 for c in self._columns())
-        step_width = max(16, min(60, width - fixed - 6))
-        if compact == self.compact and step_width == self._step_width and self.columns:
+        before = (self.compact, self._table_width, self._step_width, self._reason_width)
+        self.compact, self._table_width = compact, width
+        # Reason ("changed: src/...", "no changes since 1a2b3c4") first, then the current step.
+        fixed = sum((c.width or 0) + 2 for c in self._columns() if c.width) + 4
+        free = max(0, width - fixed - 6)
+        self._reason_width = max(12, min(40, free - 16))
+        self._step_width = max(16, min(60, free - self._reason_width))
+        after = (self.compact, self._table_width, self._step_width, self._reason_width)
+        if after == before and self.columns:
             return
-        self.compact, self._step_width = compact, step_width
         self._build_columns()
         self.refresh_rows()
 
@@ -203,6 +216,8 @@ class ServiceTable(DataTable):
             step = Text(row.trigger, style="orange1")  # the saved file that made it due
         elif row.note:
             step = Text(row.note, style="yellow")
+        elif row.status == "skipped" and len(row.reason) > self._reason_width:
+            step = Text(row.reason, style="grey62")  # the whole reason: the Reason column cuts it
         else:
             step = Text("")
         step.no_wrap, step.overflow = True, "ellipsis"
