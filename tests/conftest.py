@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -143,3 +144,64 @@ def make_demo_repo(
 def unique_image() -> str:
     """A registry path no other test uses (cleanup and pushes stay test-local)."""
     return f"fks-test-{uuid.uuid4().hex[:8]}"
+
+
+RECORDING = Path(__file__).parent / "data" / "demo_run.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def recorded():
+    """A real cold run of the demo (plus a failing service), recorded as engine events."""
+    from fks_tui.testing import load_events
+
+    return load_events(RECORDING)
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0, step: float = 0.02) -> None:
+    """Let the app run until condition() holds; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(step)
+
+
+def run_fks(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """`python -m fks_tui ARGS` as a user runs it, with this environment plus env."""
+    return subprocess.run(
+        [sys.executable, "-m", "fks_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain text (read from /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def remove_images(repository: str) -> None:
+    """Remove every local image of repository (what a test built)."""
+    listed = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if listed:
+        subprocess.run(["docker", "image", "rm", "--force", *listed], capture_output=True, check=False)

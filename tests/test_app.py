@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from textual.message import Message
 from fks_tui import events as ev
 from fks_tui.app import FksApp, make_app
 from fks_tui.messages import EngineEvent, LogBatch, ProgressTick
-from fks_tui.testing import FakeEngine, add_broken_service, load_events
+from fks_tui.testing import FakeEngine, add_broken_service
 from fks_tui.widgets.banner import Banner
 from fks_tui.widgets.confirm import ConfirmScreen
 from fks_tui.widgets.failure_pane import FailureCard, FailurePane
@@ -22,16 +21,10 @@ from fks_tui.widgets.log_viewer import LogViewerScreen
 from fks_tui.widgets.push_queue import PushQueue
 from fks_tui.widgets.service_table import ServiceTable
 
-from .conftest import make_demo_repo
+from .conftest import make_demo_repo, wait_for
 
-RECORDING = Path(__file__).parent / "data" / "demo_run.jsonl.gz"
 # Unit tests replay a recording: no real file watcher or disk guard unless a test asks for one.
 NO_WATCH_NO_DISK = {"watcher_factory": None, "guard_factory": None}
-
-
-@pytest.fixture(scope="module")
-def recorded() -> list[ev.Event]:
-    return load_events(RECORDING)
 
 
 @pytest.fixture
@@ -46,14 +39,6 @@ def fake_app(config: Path, events: list[ev.Event], app_options=None, **fake) -> 
     factory = FakeEngine.factory(events, **fake)
     options = {**NO_WATCH_NO_DISK, **(app_options or {})}
     return make_app(config, engine_factory=factory, docker_check=lambda: None, **options), factory
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.02)
 
 
 async def test_recorded_run_fills_tables_push_queue_and_failures(demo_config, recorded):

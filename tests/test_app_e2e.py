@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -14,43 +12,9 @@ from fks_tui.disk import DiskGuard
 from fks_tui.widgets.confirm import ConfirmScreen
 from fks_tui.widgets.service_table import ServiceTable
 
-from .conftest import make_demo_repo
+from .conftest import make_demo_repo, processes_mentioning, remove_images, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that contain text (read from /proc)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
-
-
-def remove_images(repository: str) -> None:
-    listed = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if listed:
-        subprocess.run(["docker", "image", "rm", "--force", *listed], capture_output=True, check=False)
-
-
-async def wait_for(pilot, condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.1)
 
 
 async def test_two_services_build_and_push_through_the_dashboard(tmp_path, docker_stack, unique_image):

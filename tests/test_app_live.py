@@ -13,20 +13,14 @@ from fks_tui import events as ev
 from fks_tui.app import FksApp, make_app
 from fks_tui.history import History, sparkline
 from fks_tui.messages import DiskCleaned, FilesChanged
-from fks_tui.testing import FakeDiskGuard, FakeEngine, add_broken_service, load_events, seed_history
+from fks_tui.testing import FakeDiskGuard, FakeEngine, add_broken_service, seed_history
 from fks_tui.widgets.cleanup_confirm import CleanupConfirm
 from fks_tui.widgets.disk_panel import DiskPanel
 from fks_tui.widgets.service_table import ServiceTable
 
-from .conftest import make_demo_repo
+from .conftest import make_demo_repo, wait_for
 
-RECORDING = Path(__file__).parent / "data" / "demo_run.jsonl.gz"
 SERVICES = "examples/fks/src/python/services"
-
-
-@pytest.fixture(scope="module")
-def recorded() -> list[ev.Event]:
-    return load_events(RECORDING)
 
 
 @pytest.fixture
@@ -34,14 +28,6 @@ def demo(tmp_path: Path) -> Path:
     config = make_demo_repo(tmp_path / "repo", "127.0.0.1:5000/fks-live-test")
     add_broken_service(config)
     return config
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.01)
 
 
 def step_cell(app: FksApp, name: str) -> str:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from .conftest import run_fks
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def fks(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    full_env = os.environ.copy()
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "fks_tui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-    )
+    return run_fks(*args, cwd=cwd, env=env, timeout=60)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:

@@ -18,7 +18,7 @@ from fks_tui.events import BuildStatus, Phase, PushFinished, PushRetry, ServiceF
 from fks_tui.gitinfo import template_values
 from fks_tui.plan import make_plan
 
-from .conftest import make_demo_repo
+from .conftest import make_demo_repo, processes_mentioning, run_fks
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -32,41 +32,20 @@ inherit_watch = false
 """
 
 
-def fks(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fks_tui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
+def our_buildx_processes(marker: str) -> list[str]:
+    """Live buildx processes whose argv mentions marker (the test's unique image)."""
+    return [p for p in processes_mentioning(marker) if "buildx" in p]
 
 
 def docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
 
-def our_buildx_processes(marker: str) -> list[str]:
-    """Command lines of live buildx processes whose argv mentions marker."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "buildx" in cmdline and marker in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
-
-
 def test_demo_builds_concurrently_and_every_tag_reaches_the_registry(tmp_path, registry, unique_image):
     image = f"{registry.addr}/{unique_image}/fks"
     config_path = make_demo_repo(tmp_path, image)
     report_path = tmp_path / "report.json"
-    result = fks("build", "--headless", "--quiet-logs", "--report-json", str(report_path), cwd=tmp_path)
+    result = run_fks("build", "--headless", "--quiet-logs", "--report-json", str(report_path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     config = load_config(config_path)
     values = template_values(config.root)
@@ -106,7 +85,7 @@ def test_a_broken_service_fails_alone_and_is_never_pushed(tmp_path, registry, un
         "RUN --network=none echo 'compiling module x' && echo 'fatal: missing header' >&2 && exit 7\n"
     )
     report_path = tmp_path / "report.json"
-    result = fks("build", "--headless", "--report-json", str(report_path), cwd=tmp_path)
+    result = run_fks("build", "--headless", "--report-json", str(report_path), cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads(report_path.read_text())
     services = report["services"]
@@ -193,7 +172,7 @@ async def test_registry_down_during_push_retries_then_fks_tui_push_recovers(tmp_
             assert docker("image", "inspect", tag).returncode == 0
     # ...and `fks-tui push` pushes them once the registry is back.
     registry.start()
-    result = fks("push", cwd=tmp_path)
+    result = run_fks("push", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 pushed, 0 not pushed" in result.stdout
     expected = sorted(t for s in ("api", "training") for t in config.service(s).tag_names(values))
@@ -201,7 +180,7 @@ async def test_registry_down_during_push_retries_then_fks_tui_push_recovers(tmp_
     saved = json.loads((engine.run_dir / "run.json").read_text())
     assert {s["push_status"] for s in saved["services"].values()} == {"pushed"}
     # Nothing left to push: a second call says so and succeeds.
-    again = fks("push", cwd=tmp_path)
+    again = run_fks("push", cwd=tmp_path)
     assert again.returncode == 0 and "nothing to push" in again.stdout
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fks_tui.cli import main
-from tests.conftest import git, make_demo_repo
+from tests.conftest import git, make_demo_repo, remove_images
 
 API = "examples/fks/src/python/services/api"
 
@@ -149,4 +149,4 @@ def test_headless_build_builds_only_due_services(tmp_path: Path, docker_stack, u
         check=True,
     ).stdout.split()
     assert images and all(":api-" in ref for ref in images)
-    subprocess.run(["docker", "image", "rm", "-f", *images], capture_output=True, check=False)
+    remove_images(unique_image)

@@ -17,22 +17,9 @@ import pytest
 from fks_tui.history import History
 from fks_tui.report import RunReport, render_markdown
 
-from .conftest import make_demo_repo
+from .conftest import make_demo_repo, run_fks
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
-
-
-def fks(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fks_tui", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=240,
-    )
 
 
 def test_github_actions_build_writes_step_summary_groups_and_json(
@@ -44,7 +31,7 @@ def test_github_actions_build_writes_step_summary_groups_and_json(
     summary.write_text("## earlier step\n")
     report_json = tmp_path / "out" / "report.json"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    result = fks(
+    result = run_fks(
         "build",
         "--headless",
         "--force-all",
@@ -85,11 +72,11 @@ def test_github_actions_build_writes_step_summary_groups_and_json(
     assert all(s["image_size"] > 0 and s["push_status"] == "pushed" for s in data["services"].values())
 
     # `fks-tui report` re-renders the last run: the same Markdown the summary got
-    again = fks("report", "--config", str(config), "--format", "markdown")
+    again = run_fks("report", "--config", str(config), "--format", "markdown")
     assert again.returncode == 0, again.stderr
     assert again.stdout.rstrip("\n") in text
     assert render_markdown(RunReport.from_dict(data)).rstrip("\n") == again.stdout.rstrip("\n")
-    as_json = fks("report", str(report_json), "--format", "json")
+    as_json = run_fks("report", str(report_json), "--format", "json")
     assert json.loads(as_json.stdout) == data
 
 
@@ -167,5 +154,5 @@ def test_killed_run_is_recorded_as_interrupted(tmp_path, docker_stack, unique_im
             "slow": "interrupted",
         }
         assert history.durations("api") and history.last_status("slow") is None
-    listing = fks("history", "--config", str(config))
+    listing = run_fks("history", "--config", str(config))
     assert listing.returncode == 0 and "interrupted" in listing.stdout
