@@ -164,19 +164,6 @@ class ServiceMatcher:
         return path
 
 
-def services_for_paths(
-    matchers: Iterable[ServiceMatcher], paths: Iterable[str], repo_root: str | None = None
-) -> dict[str, list[str]]:
-    """service -> the paths (display form, in input order) that make it due."""
-    paths = list(paths)
-    hits: dict[str, list[str]] = {}
-    for matcher in matchers:
-        matched = [matcher.display(p, repo_root) for p in paths if matcher.matches(p)]
-        if matched:
-            hits[matcher.name] = matched
-    return hits
-
-
 def changed_reason(paths: list[str]) -> str:
     more = f" (+{len(paths) - 1} more)" if len(paths) > 1 else ""
     return f"changed: {paths[0]}{more}"
@@ -362,11 +349,9 @@ def detect(
     if not undecided:
         return _ordered(config, result)
 
-    worktree = repo.worktree_changes(has_head=head is not None)
-    matchers = {s.name: ServiceMatcher(config, s) for s in undecided}
+    worktree: list[str] | None = None  # read once, when the first service gets to comparing paths
     shallow: bool | None = None
     for service in undecided:
-        matcher = matchers[service.name]
         if explicit is not None:
             since, committed = explicit, repo.diff(explicit)
         else:
@@ -390,6 +375,9 @@ def detect(
             # Two-dot: the image holds that commit's tree, so whatever differs from it is a change,
             # even when HEAD is on another branch.
             committed = repo.diff(since)
+        if worktree is None:
+            worktree = repo.worktree_changes(has_head=head is not None)
+        matcher = ServiceMatcher(config, service)
         paths = [
             matcher.display(p, repo.top) for p in dict.fromkeys(committed + worktree) if matcher.matches(p)
         ]

@@ -34,13 +34,21 @@ class UsageError(Exception):
 def _config_arg(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     # Subcommands must not overwrite a --config given before them (`fks-tui -c X dashboard`).
     default = os.environ.get("FKS_CONFIG", "services.toml") if top_level else argparse.SUPPRESS
-    parser.add_argument("--config", "-c", default=default,
-                        help="path to services.toml (default: ./services.toml, or $FKS_CONFIG)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=default,
+        help="path to services.toml (default: ./services.toml, or $FKS_CONFIG)",
+    )
 
 
 def _auto_build_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--auto-build", action="store_true", default=argparse.SUPPRESS,
-                        help="dashboard: start with auto-build on (the w key)")
+    parser.add_argument(
+        "--auto-build",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="dashboard: start with auto-build on (the w key)",
+    )
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -66,15 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(build)
     build.add_argument("--headless", action="store_true", help="no dashboard: line-oriented output for CI")
     _auto_build_arg(build)
-    build.add_argument("--force", nargs="+", default=[], metavar="SERVICE", help="force-rebuild these services")
+    build.add_argument(
+        "--force", nargs="+", default=[], metavar="SERVICE", help="force-rebuild these services"
+    )
     build.add_argument("--force-all", action="store_true", help="force-rebuild every enabled service")
     build.add_argument("--kinds", type=_kinds, default=("cpu", "gpu"), help="cpu, gpu or cpu,gpu (default)")
     build.add_argument("--no-push", action="store_true", help="build only; push later with 'fks-tui push'")
     build.add_argument("--push-mode", choices=("batch", "eager", "off"), help="override [build] push")
     build.add_argument("--report-json", type=Path, metavar="FILE", help="write the run report as JSON")
     build.add_argument("--quiet-logs", action="store_true", help="headless: print step results, not logs")
-    build.add_argument("--base", metavar="REF", help="build services changed since REF (default: [build] base_ref, "
-                       "else each service's last successful build)")
+    build.add_argument(
+        "--base",
+        metavar="REF",
+        help="build services changed since REF (default: [build] base_ref, "
+        "else each service's last successful build)",
+    )
 
     push = sub.add_parser("push", help="push what the last run built but could not push")
     _config_arg(push)
@@ -90,19 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="show which services are due and why, without building")
     _config_arg(plan)
-    plan.add_argument("--base", metavar="REF", help="compare with REF (default: [build] base_ref, "
-                      "else each service's last successful build)")
+    plan.add_argument(
+        "--base",
+        metavar="REF",
+        help="compare with REF (default: [build] base_ref, else each service's last successful build)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     report = sub.add_parser("report", help="print the report of a past run (default: the last)")
     _config_arg(report)
-    report.add_argument("run", nargs="?", help="run id, or a run.json / --report-json file (default: last run)")
+    report.add_argument(
+        "run", nargs="?", help="run id, or a run.json / --report-json file (default: last run)"
+    )
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
     history = sub.add_parser("history", help="list recorded runs, or one service's build trend")
     _config_arg(history)
     history.add_argument("--service", metavar="NAME", help="the trend of one service's builds")
-    history.add_argument("--limit", type=_positive, default=20, metavar="N", help="how many rows (default 20)")
+    history.add_argument(
+        "--limit", type=_positive, default=20, metavar="N", help="how many rows (default 20)"
+    )
     return parser
 
 
@@ -186,8 +207,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """The dashboard opens even with a broken config or no daemon: it shows a banner with the fix."""
     from .app import FksApp
 
-    app = FksApp(args.config, force=getattr(args, "force", ()), force_all=getattr(args, "force_all", False),
-                 kinds=getattr(args, "kinds", ("cpu", "gpu")), auto_build=getattr(args, "auto_build", False))
+    app = FksApp(
+        args.config,
+        force=getattr(args, "force", ()),
+        force_all=getattr(args, "force_all", False),
+        kinds=getattr(args, "kinds", ("cpu", "gpu")),
+        auto_build=getattr(args, "auto_build", False),
+    )
     result = app.run()
     return result if isinstance(result, int) else EXIT_OK
 
@@ -207,8 +233,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _build_headless(args: argparse.Namespace, config: Config, history: History | None) -> int:
     values = template_values(config.root)
     try:
-        plan = make_plan(config, force=args.force, force_all=args.force_all, kinds=args.kinds, values=values,
-                         base=args.base, warn=_warn, history=history)
+        plan = make_plan(
+            config,
+            force=args.force,
+            force_all=args.force_all,
+            kinds=args.kinds,
+            values=values,
+            base=args.base,
+            warn=_warn,
+            history=history,
+        )
     except PlanError as error:
         raise UsageError(str(error)) from None
     problem = check_docker()
@@ -216,11 +250,13 @@ def _build_headless(args: argparse.Namespace, config: Config, history: History |
         raise UsageError(problem)
     push_mode = "off" if args.no_push else args.push_mode
     trigger = github.trigger_from_env()
-    engine = Engine(config, EngineOptions(push_mode=push_mode, values=values, trigger=trigger),
-                    hooks=DiskGuard(config))
+    engine = Engine(
+        config, EngineOptions(push_mode=push_mode, values=values, trigger=trigger), hooks=DiskGuard(config)
+    )
     medians = history.medians([p.name for p in plan if p.due]) if history else {}
-    printer = HeadlessPrinter(show_logs=not args.quiet_logs, github_actions=github.in_actions(),
-                              medians=medians)
+    printer = HeadlessPrinter(
+        show_logs=not args.quiet_logs, github_actions=github.in_actions(), medians=medians
+    )
     recorder = HistoryRecorder(history) if history else None
     asyncio.run(_run_engine(engine, plan, printer, *([recorder] if recorder else [])))
     if recorder and recorder.failed:
@@ -242,10 +278,7 @@ def _build_headless(args: argparse.Namespace, config: Config, history: History |
 
 def cmd_push(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    run_dir = runs_dir(config) / args.run if args.run else latest_run_dir(config)
-    if run_dir is None or not (run_dir / "run.json").is_file():
-        raise UsageError(f"no recorded run {'named ' + repr(args.run) + ' ' if args.run else ''}"
-                         f"in {runs_dir(config)}: run 'fks-tui build' first")
+    run_dir = _recorded_run(config, args.run)
     problem = check_docker()
     if problem:
         raise UsageError(problem)
@@ -266,16 +299,22 @@ def _open_history(config: Config) -> History | None:
         return None
 
 
+def _recorded_run(config: Config, run: str | None) -> Path:
+    """The directory of run `run` (None: the last run); UsageError when it has no run.json."""
+    run_dir = runs_dir(config) / run if run else latest_run_dir(config)
+    if run_dir is None or not (run_dir / "run.json").is_file():
+        raise UsageError(
+            f"no recorded run {'named ' + repr(run) + ' ' if run else ''}"
+            f"in {runs_dir(config)}: run 'fks-tui build' first"
+        )
+    return run_dir
+
+
 def _report_source(config_path: str, run: str | None) -> Path:
     """The run.json a `report` argument names: a file, a run id, or (None) the last run."""
     if run and Path(run).is_file():
         return Path(run)
-    config = _load(config_path)
-    run_dir = runs_dir(config) / run if run else latest_run_dir(config)
-    if run_dir is None or not (run_dir / "run.json").is_file():
-        raise UsageError(f"no recorded run {'named ' + repr(run) + ' ' if run else ''}"
-                         f"in {runs_dir(config)}: run 'fks-tui build' first")
-    return run_dir / "run.json"
+    return _recorded_run(_load(config_path), run) / "run.json"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -312,14 +351,20 @@ def _print_runs(history: History, config: Config, limit: int) -> None:
     if not runs:
         print(f"no runs recorded in {history.path}")
         return
-    print(f"{'run':<24} {'started':<19} {'status':<11} {'trigger':<7} {'commit':<7} {'built':>5} "
-          f"{'failed':>6} {'wall':>8}")
+    print(
+        f"{'run':<24} {'started':<19} {'status':<11} {'trigger':<7} {'commit':<7} {'built':>5} "
+        f"{'failed':>6} {'wall':>8}"
+    )
     for run in runs:
         wall = f"{run.wall_time:.1f}s" if run.wall_time is not None else "-"
-        print(f"{run.id:<24} {format_time(run.started):<19} {run.status:<11} {run.trigger:<7} "
-              f"{run.git_sha[:7]:<7} {run.built:>5} {run.failed:>6} {wall:>8}")
+        print(
+            f"{run.id:<24} {format_time(run.started):<19} {run.status:<11} {run.trigger:<7} "
+            f"{run.git_sha[:7]:<7} {run.built:>5} {run.failed:>6} {wall:>8}"
+        )
     print()
-    names = [s.name for s in config.services] + [n for n in history.services() if config.unknown_services([n])]
+    names = [s.name for s in config.services] + [
+        n for n in history.services() if config.unknown_services([n])
+    ]
     print(f"{'service':<16} {'median':>8} {'last':>8}  trend (last 20 successful builds)")
     for name in names:
         values = history.durations(name, 20)
@@ -327,7 +372,7 @@ def _print_runs(history: History, config: Config, limit: int) -> None:
         if not values or median is None:
             print(f"{name:<16} {'-':>8} {'-':>8}  no successful build yet")
             continue
-        slow = "  slower than usual" if history.is_slow(name, values[-1]) else ""
+        slow = "  slower than usual" if values[-1] > SLOW_FACTOR * median else ""
         print(f"{name:<16} {median:>7.1f}s {values[-1]:>7.1f}s  {sparkline(values)}{slow}")
 
 
@@ -337,23 +382,41 @@ def _print_service_trend(history: History, name: str, limit: int) -> None:
         raise UsageError(f"no builds of {name!r} recorded in {history.path}")
     values = history.durations(name, 20)
     median = history.median_duration(name, 10)
-    print(f"{name}: median {median:.1f}s of the last {min(len(values), 10)} successful builds, "
-          f"trend {sparkline(values)}" if median is not None else f"{name}: no successful build yet")
-    print(f"last success at commit {(history.last_success_sha(name) or '-')[:12]}, "
-          f"last result {history.last_status(name) or '-'}")
-    print(f"{'run':<24} {'started':<19} {'status':<11} {'commit':<7} {'duration':>9} {'cached':>7} {'size':>9}")
+    print(
+        f"{name}: median {median:.1f}s of the last {min(len(values), 10)} successful builds, "
+        f"trend {sparkline(values)}"
+        if median is not None
+        else f"{name}: no successful build yet"
+    )
+    print(
+        f"last success at commit {(history.last_success_sha(name) or '-')[:12]}, "
+        f"last result {history.last_status(name) or '-'}"
+    )
+    print(
+        f"{'run':<24} {'started':<19} {'status':<11} {'commit':<7} {'duration':>9} {'cached':>7} {'size':>9}"
+    )
     for row in rows:
         duration = f"{row.duration:.1f}s" if row.duration is not None else "-"
         if row.status == "built" and median and row.duration and row.duration > SLOW_FACTOR * median:
             duration += "!"
         cached = f"{row.cached_steps}/{row.steps_total}" if row.steps_total else "-"
         size = humanize.naturalsize(row.image_size) if row.image_size else "-"
-        print(f"{row.run_id:<24} {format_time(row.started):<19} {row.status:<11} {row.git_sha[:7]:<7} "
-              f"{duration:>9} {cached:>7} {size:>9}")
+        print(
+            f"{row.run_id:<24} {format_time(row.started):<19} {row.status:<11} {row.git_sha[:7]:<7} "
+            f"{duration:>9} {cached:>7} {size:>9}"
+        )
 
 
-COMMANDS = {"dashboard": cmd_dashboard, "build": cmd_build, "plan": cmd_plan, "push": cmd_push, "check": cmd_check, "bake-file": cmd_bake_file,
-            "report": cmd_report, "history": cmd_history}
+COMMANDS = {
+    "dashboard": cmd_dashboard,
+    "build": cmd_build,
+    "plan": cmd_plan,
+    "push": cmd_push,
+    "check": cmd_check,
+    "bake-file": cmd_bake_file,
+    "report": cmd_report,
+    "history": cmd_history,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

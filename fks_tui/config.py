@@ -304,6 +304,14 @@ class _Loader:
             result[name] = str(item)
         return result
 
+    def tag_templates(self, table, section, where, default) -> tuple[str, ...]:
+        """The 'tags' key: a non-empty list of templates with known placeholders only."""
+        tags = self.string_list(table, "tags", section, where, default)
+        if not tags:
+            self.fail("key 'tags' must name at least one tag template", section, "tags", where)
+        self.check_templates(tags, section, "tags", where)
+        return tags
+
     def check_templates(self, templates, section, key, where) -> None:
         for template in templates:
             for name in _PLACEHOLDER_RE.findall(template):
@@ -361,10 +369,7 @@ class _Loader:
                 "image",
                 where,
             )
-        tags = self.string_list(table, "tags", section, where, ("{service}-latest",))
-        if not tags:
-            self.fail("key 'tags' must name at least one tag template", section, "tags", where)
-        self.check_templates(tags, section, "tags", where)
+        tags = self.tag_templates(table, section, where, ("{service}-latest",))
         context_rel = self.typed(table, "context", str, section, where, ".", "a string")
         context = (self.path.parent / context_rel).resolve()
         if not context.is_dir():
@@ -510,10 +515,7 @@ class _Loader:
             key = "dockerfile" if "dockerfile" in table else None
             self.fail(f"Dockerfile '{dockerfile_rel}' not found in context {context}", section, key, where)
         target = self.typed(table, "target", str, section, where, project.target, "a string")
-        tags = self.string_list(table, "tags", section, where, project.tags)
-        if not tags:
-            self.fail("key 'tags' must name at least one tag template", section, "tags", where)
-        self.check_templates(tags, section, "tags", where)
+        tags = self.tag_templates(table, section, where, project.tags)
         args = dict(project.args)
         args.update(self.string_map(table, "args", section, where))
         self.check_templates(args.values(), section, "args", where)

@@ -77,6 +77,11 @@ class Limits:
         return OK
 
 
+def _unique_size(image: dict) -> int:
+    """Bytes only this image holds (the daemon's Size minus SharedSize; SharedSize is -1 when not computed)."""
+    return max(int(image.get("Size") or 0) - max(int(image.get("SharedSize") or 0), 0), 0)
+
+
 def _is_local_daemon(host: str) -> bool:
     return host.startswith(("unix://", "npipe://")) or host.startswith("/")
 
@@ -85,11 +90,7 @@ def usage_from_df(df: dict[str, Any]) -> tuple[DockerUsage, ...]:
     """Docker's usage by category from the daemon's /system/df answer, reclaimable included."""
     images = df.get("Images") or []
     layers = int(df.get("LayersSize") or 0)
-    in_use = sum(
-        max(int(i.get("Size") or 0) - max(int(i.get("SharedSize") or 0), 0), 0)
-        for i in images
-        if (i.get("Containers") or 0) > 0
-    )
+    in_use = sum(_unique_size(i) for i in images if (i.get("Containers") or 0) > 0)
     cache = [c for c in (df.get("BuildCache") or []) if not c.get("Shared")]
     cache_size = sum(int(c.get("Size") or 0) for c in cache)
     cache_free = sum(int(c.get("Size") or 0) for c in cache if not c.get("InUse"))
@@ -220,14 +221,13 @@ class Protection:
         return image.get("Id") in self.image_ids or bool(self.run_id and labels.get(LABEL_RUN) == self.run_id)
 
 
+def _tags(image: dict) -> list[str]:
+    """The image's real tags (the daemon lists "<none>:<none>" for an untagged one)."""
+    return [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
 def _dangling(image: dict) -> bool:
-    tags = image.get("RepoTags") or []
-    return not [t for t in tags if t != "<none>:<none>"]
-
-
-def _unique_size(image: dict) -> int:
-    """Bytes only this image holds (the daemon's Size minus SharedSize; SharedSize is -1 when not computed)."""
-    return max(int(image.get("Size") or 0) - max(int(image.get("SharedSize") or 0), 0), 0)
+    return not _tags(image)
 
 
 class Cleaner:
@@ -306,6 +306,7 @@ class Cleaner:
             filters={"label": f"{LABEL_PROJECT}={self.project}", "status": ["exited", "created", "dead"]},
         )
         old, kept = self.old_project_images(images, protection, running)
+        dangling_size, old_size = sum(map(_unique_size, dangling)), sum(map(_unique_size, old))
         items = [
             PreviewItem(
                 STEP_BUILD_CACHE,
@@ -315,9 +316,9 @@ class Cleaner:
             ),
             PreviewItem(
                 STEP_DANGLING,
-                f"{len(dangling)} dangling images, {size_text(sum(map(_unique_size, dangling)))}",
+                f"{len(dangling)} dangling images, {size_text(dangling_size)}",
                 [i["Id"][7:19] for i in dangling],
-                sum(map(_unique_size, dangling)),
+                dangling_size,
             ),
             PreviewItem(
                 STEP_CONTAINERS,
@@ -327,9 +328,9 @@ class Cleaner:
             PreviewItem(
                 STEP_PROJECT_IMAGES,
                 f"{len(old)} images of {self.project} older than the newest pushed "
-                f"one of their service, {size_text(sum(map(_unique_size, old)))}",
+                f"one of their service, {size_text(old_size)}",
                 [_image_name(i) for i in old],
-                sum(map(_unique_size, old)),
+                old_size,
             ),
         ]
         return CleanupPreview(items, kept, free, target)
@@ -421,10 +422,9 @@ class Cleaner:
         reclaimed = removed = 0
         api = self.client.api
         for image in images:
-            tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
             try:
                 # Untag one by one: removing by id refuses images with several tags unless forced.
-                for ref in tags or [image["Id"]]:
+                for ref in _tags(image) or [image["Id"]]:
                     api.remove_image(ref, noprune=False)
             except docker.errors.APIError:
                 continue
@@ -444,7 +444,7 @@ def _age_key(image: dict) -> str:
 
 
 def _image_name(image: dict) -> str:
-    tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+    tags = _tags(image)
     return ", ".join(tags) if tags else str(image.get("Id", ""))[7:19]
 
 

@@ -9,18 +9,18 @@ from pathlib import Path
 from .config import TemplateValues
 
 
-def git(root: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run git in root with an argv list; never raises for a non-zero exit."""
+def git(
+    root: Path | str, *args: str, timeout: float = 30, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git in root with an argv list (input: its stdin); never raises for a non-zero exit."""
     return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["git", "-C", str(root), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
-
-
-def is_git_repo(root: Path) -> bool:
-    try:
-        return git(root, "rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def template_values(root: Path) -> TemplateValues:

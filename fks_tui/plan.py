@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from .changes import BuildHistory, ChangeError, detect
 from .config import Config, TemplateValues
@@ -88,20 +89,13 @@ def compute_plan(
 
 
 def make_plan(
-    config: Config,
-    *,
-    force: Collection[str] = (),
-    force_all: bool = False,
-    kinds: Collection[str] = ("cpu", "gpu"),
-    values: TemplateValues | None = None,
-    base: str | None = None,
-    history: BuildHistory | None = None,
-    warn: Callable[[str], None] | None = None,
+    config: Config, *, warn: Callable[[str], None] | None = None, **options: Any
 ) -> list[PlannedService]:
-    """Due services are those whose inputs changed (or forced, first build, last build failed)."""
-    plan = compute_plan(
-        config, force=force, force_all=force_all, kinds=kinds, values=values, base=base, history=history
-    )
+    """Due services are those whose inputs changed (or forced, first build, last build failed).
+
+    options: the keyword arguments of compute_plan; warn receives the plan's warnings.
+    """
+    plan = compute_plan(config, **options)
     if warn is not None:
         for message in plan.warnings:
             warn(message)

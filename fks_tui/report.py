@@ -80,7 +80,7 @@ class RunReport:
             case RunStarted():
                 self.run_id, self.config_path, self.git_sha = event.run_id, event.config_path, event.git_sha
                 self.push_mode, self.started = event.push_mode, event.ts
-                self.trigger = getattr(event, "trigger", "manual")
+                self.trigger = event.trigger
                 for planned in event.services:
                     self.services[planned.name] = ServiceResult(
                         planned.name,
@@ -236,11 +236,7 @@ def render_text(report: RunReport) -> str:
         results = report.of_kind(kind)
         if not results:
             continue
-        c = report.counts(kind)
-        extra = f", {c['cancelled']} cancelled" if c["cancelled"] else ""
-        lines.append(
-            f"{kind.upper()}: {c['built']} built, {c['failed']} failed, {c['skipped']} skipped{extra}"
-        )
+        lines.append(f"{kind.upper()}: {_counts_text(report.counts(kind))}")
         for s in sorted(results, key=lambda r: r.name):
             if s.status == BuildStatus.SKIPPED:
                 lines.append(f"  {s.name:<14} skipped   {s.reason}")
@@ -267,6 +263,12 @@ def render_text(report: RunReport) -> str:
     if report.cleanups:
         lines.append(f"Disk freed by cleanup: {_size(report.disk_freed)} ({_cleanups(report.cleanups)})")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _counts_text(c: dict[str, int]) -> str:
+    """One kind's counts ("2 built, 1 failed, 0 skipped"; cancelled only when there are some)."""
+    cancelled = f", {c['cancelled']} cancelled" if c["cancelled"] else ""
+    return f"{c['built']} built, {c['failed']} failed, {c['skipped']} skipped{cancelled}"
 
 
 def _cleanups(count: int) -> str:
@@ -330,11 +332,7 @@ def render_markdown(report: RunReport, tail_lines: int = MARKDOWN_TAIL_LINES) ->
         results = sorted(report.of_kind(kind), key=lambda r: r.name)
         if not results:
             continue
-        c = report.counts(kind)
-        counts = f"{c['built']} built, {c['failed']} failed, {c['skipped']} skipped"
-        if c["cancelled"]:
-            counts += f", {c['cancelled']} cancelled"
-        out += [f"### {kind.upper()} services: {counts}", ""]
+        out += [f"### {kind.upper()} services: {_counts_text(report.counts(kind))}", ""]
         out += [
             "| Service | Result | Duration | Cached steps | Image size | Pushed tags |",
             "|---|---|--:|--:|--:|---|",

@@ -154,30 +154,38 @@ class BuildJob:
             items = decoder.feed(chunk) if chunk else decoder.close()
             updates: list[StepUpdate] = []
             lines: list[str] = []
-            for item in items:
-                if raw:
+            if raw:
+                for item in items:
                     tracker.feed(item, updates, lines)
-                else:
-                    lines.append(item if isinstance(item, str) else str(item))
-            if not chunk:
-                tracker.flush(lines)
+                if not chunk:
+                    # Only the status stream's end: the other pipe may close while this one still
+                    # has the rest of a partial line buffered.
+                    tracker.flush(lines)
+            else:
+                lines.extend(item if isinstance(item, str) else str(item) for item in items)
             for update in updates:
                 self.emit(_step_event(name, update))
             if lines:
                 log.write("\n".join(lines) + "\n")
                 self.emit(LogLines(service=name, lines=tuple(lines)))
-            progress = (tracker.steps_done, tracker.steps_total, tracker.cached_steps, tracker.current_step)
-            if raw and progress != last_progress:
-                last_progress = progress
-                self.emit(
-                    BuildProgress(
-                        service=name,
-                        steps_done=progress[0],
-                        steps_total=progress[1],
-                        cached_steps=progress[2],
-                        current_step=progress[3],
-                    )
+            if raw:
+                progress = (
+                    tracker.steps_done,
+                    tracker.steps_total,
+                    tracker.cached_steps,
+                    tracker.current_step,
                 )
+                if progress != last_progress:
+                    last_progress = progress
+                    self.emit(
+                        BuildProgress(
+                            service=name,
+                            steps_done=progress[0],
+                            steps_total=progress[1],
+                            cached_steps=progress[2],
+                            current_step=progress[3],
+                        )
+                    )
             if not chunk:
                 log.flush()
                 return

@@ -16,6 +16,7 @@ from watchfiles import Change, DefaultFilter, awatch
 
 from .changes import GitRepo, ServiceMatcher
 from .config import Config
+from .gitinfo import git
 
 # Rust-side batching: a batch is handed over once no new change arrived for STEP_MS, and at the latest
 # MAX_BATCH_MS after its first change (so a steady trickle, e.g. build logs, cannot hold a save back).
@@ -158,13 +159,7 @@ class ServiceWatcher:
         assert self.repo is not None
         rel = [os.path.relpath(p, self.root) for p in paths]
         try:
-            result = subprocess.run(
-                ["git", "-C", self.root, "--literal-pathspecs", "ls-files", "-z", "--", *rel],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
+            result = git(self.root, "--literal-pathspecs", "ls-files", "-z", "--", *rel)
         except (OSError, subprocess.TimeoutExpired):
             return []
         return [self.repo.absolute(p) for p in result.stdout.split("\0") if p]
@@ -178,14 +173,7 @@ class ServiceWatcher:
             spec = self._root_gitignore
             return {abs_ for r, abs_ in rel.items() if spec is not None and spec.match_file(r)}
         try:
-            result = subprocess.run(
-                ["git", "-C", self.root, "check-ignore", "-z", "--stdin"],
-                input="\0".join(rel) + "\0",
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
+            result = git(self.root, "check-ignore", "-z", "--stdin", input="\0".join(rel) + "\0")
         except (OSError, subprocess.TimeoutExpired):
             return set()
         return {rel[r] for r in result.stdout.split("\0") if r in rel}
