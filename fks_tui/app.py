@@ -587,10 +587,14 @@ class FksApp(App[int]):
                 self.post_message(RunPlanned(request, None, problem=str(error)))
                 return
             if not any(p.due for p in plan):
-                self.post_message(RunPlanned(
-                    request, None, plan=tuple(plan),
-                    problem="nothing is due: no service changed since its last build (f or F forces a rebuild)",
-                ))
+                self.post_message(
+                    RunPlanned(
+                        request,
+                        None,
+                        plan=tuple(plan),
+                        problem="nothing is due: no service changed since its last build (f or F forces a rebuild)",
+                    )
+                )
                 return
             if self.stopping:
                 return

@@ -39,8 +39,14 @@ GROUP_MAX_LINES = 5000
 class HeadlessPrinter:
     """Prints every event as plain lines; escape codes only when writing to a terminal."""
 
-    def __init__(self, out: TextIO | None = None, show_logs: bool = True, width: int = 12,
-                 github_actions: bool = False, medians: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        show_logs: bool = True,
+        width: int = 12,
+        github_actions: bool = False,
+        medians: Mapping[str, float] | None = None,
+    ) -> None:
         self.out = out or sys.stdout
         self.show_logs = show_logs
         self.width = width
@@ -63,11 +69,14 @@ class HeadlessPrinter:
             case RunStarted():
                 self.width = max([self.width, *(len(s.name) + 1 for s in event.services)])
                 due = sum(s.due for s in event.services)
-                self.out.write(f"fks-tui run {event.run_id}: {due} of {len(event.services)} services due, "
-                               f"push {event.push_mode}, logs in {event.run_dir}\n")
+                self.out.write(
+                    f"fks-tui run {event.run_id}: {due} of {len(event.services)} services due, "
+                    f"push {event.push_mode}, logs in {event.run_dir}\n"
+                )
             case PhaseStarted():
-                self.out.write(self._paint(f"== {event.phase.value} phase: {', '.join(event.services)}",
-                                           "dim") + "\n")
+                self.out.write(
+                    self._paint(f"== {event.phase.value} phase: {', '.join(event.services)}", "dim") + "\n"
+                )
             case PhaseFinished():
                 pass
             case ServiceQueued():
@@ -89,24 +98,37 @@ class HeadlessPrinter:
             case PushQueued():
                 self._line(event.service, "push queued: " + ", ".join(event.tags))
             case PushRetry():
-                self._line(event.service, self._paint(
-                    f"push of {event.tag} failed (attempt {event.attempt}): {event.error}; "
-                    f"retrying in {event.delay:.0f}s", "warn"))
+                self._line(
+                    event.service,
+                    self._paint(
+                        f"push of {event.tag} failed (attempt {event.attempt}): {event.error}; "
+                        f"retrying in {event.delay:.0f}s",
+                        "warn",
+                    ),
+                )
             case PushFinished():
                 if event.ok:
-                    self._line(event.service, self._paint(f"pushed {event.digest[:19]} "
-                                                          f"({', '.join(event.tags)})", "ok"))
+                    self._line(
+                        event.service,
+                        self._paint(f"pushed {event.digest[:19]} ({', '.join(event.tags)})", "ok"),
+                    )
                 else:
-                    self._line(event.service, self._paint(
-                        f"push failed after {event.attempts} attempts: {event.error}", "fail"))
+                    self._line(
+                        event.service,
+                        self._paint(f"push failed after {event.attempts} attempts: {event.error}", "fail"),
+                    )
                     if self.github_actions:
-                        self.out.write(github.error(event.error, title=f"{event.service}: push failed") + "\n")
+                        self.out.write(
+                            github.error(event.error, title=f"{event.service}: push failed") + "\n"
+                        )
             case DiskSample() | CleanupStarted() | CleanupFinished() | BuildsPaused() | BuildsResumed():
                 for text, style in disk_lines(event):
                     self._line("disk", self._paint(text, style) if style else text)
             case Notice():
-                self._line(event.service or "fks-tui", self._paint(event.message,
-                                                                   "warn" if event.level != "info" else "dim"))
+                self._line(
+                    event.service or "fks-tui",
+                    self._paint(event.message, "warn" if event.level != "info" else "dim"),
+                )
         if isinstance(event, (ServiceFinished, PushFinished, RunStarted)):
             self.out.flush()
 
@@ -131,20 +153,34 @@ class HeadlessPrinter:
             self.out.write(github.endgroup() + "\n")
         if event.status is BuildStatus.FAILED:
             where = f"failed at {event.failed_step}" if event.failed_step else "failed"
-            self.out.write(github.error(f"{where}: {event.error}", title=f"{event.service}: build failed")
-                           + "\n")
+            self.out.write(
+                github.error(f"{where}: {event.error}", title=f"{event.service}: build failed") + "\n"
+            )
 
     def _finished(self, event: ServiceFinished) -> None:
         if event.status is BuildStatus.BUILT:
             median = self.medians.get(event.service)
-            slow = (f"; slower than usual (median {median:.1f}s)"
-                    if median and event.duration > SLOW_FACTOR * median else "")
-            self._line(event.service, self._paint(
-                f"built in {event.duration:.1f}s ({event.cached_steps}/{event.steps_total} steps cached) "
-                f"{event.image_id[:19]}{slow}", "ok"))
+            slow = (
+                f"; slower than usual (median {median:.1f}s)"
+                if median and event.duration > SLOW_FACTOR * median
+                else ""
+            )
+            self._line(
+                event.service,
+                self._paint(
+                    f"built in {event.duration:.1f}s ({event.cached_steps}/{event.steps_total} steps cached) "
+                    f"{event.image_id[:19]}{slow}",
+                    "ok",
+                ),
+            )
         elif event.status is BuildStatus.FAILED:
-            self._line(event.service, self._paint(
-                f"FAILED in {event.duration:.1f}s at {event.failed_step or '(no step)'}: {event.error}", "fail"))
+            self._line(
+                event.service,
+                self._paint(
+                    f"FAILED in {event.duration:.1f}s at {event.failed_step or '(no step)'}: {event.error}",
+                    "fail",
+                ),
+            )
             self._line(event.service, f"full log: {event.log_path}")
         else:
             self._line(event.service, self._paint(f"{event.status.value}: {event.error}", "warn"))

@@ -169,12 +169,16 @@ def test_markdown_cells_escape_pipes_and_fences_survive_backticks():
 def test_cleanup_finished_is_folded_when_the_disk_guard_reports():
     report = RunReport()
     step = ev.CleanupStep(name="build-cache", freed=-5, reclaimed=700)
-    report.apply(ev.CleanupFinished(reason="low", free_before=1, free_after=0, target=2, steps=(step,),
-                                    reached=False))
+    report.apply(
+        ev.CleanupFinished(reason="low", free_before=1, free_after=0, target=2, steps=(step,), reached=False)
+    )
     assert report.disk_freed == 700  # free space shrank meanwhile: what the daemon reclaimed counts
     grown = ev.CleanupStep(name="dangling-images", freed=300, reclaimed=250)
-    report.apply(ev.CleanupFinished(reason="low", free_before=1, free_after=301, target=2, steps=(grown,),
-                                    reached=True))
+    report.apply(
+        ev.CleanupFinished(
+            reason="low", free_before=1, free_after=301, target=2, steps=(grown,), reached=True
+        )
+    )
     assert report.disk_freed == 1000 and report.cleanups == 2
 
 

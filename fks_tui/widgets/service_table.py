@@ -147,7 +147,8 @@ class ServiceTable(DataTable):
     def _columns(self) -> list[Column]:
         # The history sparkline only where it leaves the Reason column room to say why.
         return [
-            c for c in COLUMNS
+            c
+            for c in COLUMNS
             if (c.compact or not self.compact) and (c.key != "trend" or self._table_width >= TREND_MIN_WIDTH)
         ]
 
