@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
 from .sizes import Threshold, parse_size, parse_threshold
 
 KINDS = ("cpu", "gpu")
@@ -293,6 +295,21 @@ class _Loader:
                 self.fail(f"key '{key}' must be a list of strings, got {item!r} in it", section, key, where)
         return tuple(value)
 
+    def watch_patterns(self, table, section, where) -> tuple[str, ...]:
+        """The `watch` globs, each checked as a gitignore-style pattern (what change detection compiles)."""
+        patterns = self.string_list(table, "watch", section, where)
+        for pattern in patterns:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except ValueError as error:
+                self.fail(
+                    f"key 'watch': {error} (gitignore-style globs, e.g. \"src/api/**\")",
+                    section,
+                    "watch",
+                    where,
+                )
+        return patterns
+
     def string_map(self, table, key, section, where):
         value = self.typed(table, key, dict, section, where, {}, "a table of strings")
         result = {}
@@ -381,7 +398,7 @@ class _Loader:
             )
         dockerfile = self.typed(table, "dockerfile", str, section, where, "Dockerfile", "a string")
         target = self.typed(table, "target", str, section, where, "", "a string")
-        watch = self.string_list(table, "watch", section, where)
+        watch = self.watch_patterns(table, section, where)
         network = self.typed(table, "network", str, section, where, "none", "a string")
         self.check_network(network, section, where)
         builder = self.typed(table, "builder", str, section, where, "", "a string")
@@ -519,7 +536,7 @@ class _Loader:
         args = dict(project.args)
         args.update(self.string_map(table, "args", section, where))
         self.check_templates(args.values(), section, "args", where)
-        watch = self.string_list(table, "watch", section, where)
+        watch = self.watch_patterns(table, section, where)
         inherit = self.typed(table, "inherit_watch", bool, section, where, True, "true or false")
         enabled = self.typed(table, "enabled", bool, section, where, True, "true or false")
         network = self.typed(table, "network", str, section, where, project.network, "a string")

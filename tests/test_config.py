@@ -158,6 +158,12 @@ BAD_CASES = [
         25,
     ),
     ('name = "api"\nkind = "cpu"', 'kind = "cpu"', "[[service]] #1: key 'name' is required", 17),
+    (
+        'kind = "gpu"',
+        'kind = "gpu"\nwatch = ["src/**", "!"]',
+        "[[service]] 'training': key 'watch': Invalid git pattern: '!'",
+        25,
+    ),
 ]
 
 
