@@ -304,12 +304,17 @@ class Engine:
                 backoff=self.options.push_backoff,
                 cancel_event=self._push_cancel,
             )
-            try:
-                finished = await asyncio.to_thread(job.run)
-            except Exception as error:  # a bug in a push must not lose the run's report
-                finished = PushFinished(service=name, tags=tags, ok=False, error=f"push crashed: {error}")
+            finished = await run_push_job(job)
             self.emit(finished)
             self.save()
+
+
+async def run_push_job(job: PushJob) -> PushFinished:
+    """Run a blocking push in a thread; a bug in it is a failed push, never a lost report."""
+    try:
+        return await asyncio.to_thread(job.run)
+    except Exception as error:
+        return PushFinished(service=job.service, tags=job.tags, ok=False, error=f"push crashed: {error}")
 
 
 async def push_pending(
@@ -335,7 +340,7 @@ async def push_pending(
             tags = tuple(report.services[name].tags)
             _apply(PushQueued(service=name, tags=tags))
             job = PushJob(name, tags, publish, retries=options.push_retries, backoff=options.push_backoff)
-            _apply(await asyncio.to_thread(job.run))
+            _apply(await run_push_job(job))
             report.save(run_dir / "run.json")
 
     if not pending:
