@@ -57,7 +57,7 @@ from .widgets.push_queue import PushQueue
 from .widgets.service_table import ServiceRow, ServiceTable, format_elapsed
 from .widgets.status_line import StatusInfo, StatusLine
 
-STYLES = Path(__file__).resolve().parent.parent / "styles"
+STYLES = Path(__file__).resolve().parent / "styles"  # a link to the top-level styles/, packaged with it
 CONFIG_FIX = "correct the file, then press ctrl+r to reload it (or run 'fks-tui check')"
 # Log batches the app may have queued before the worker waits for it to catch up.
 MAX_IN_FLIGHT = 16
