@@ -159,6 +159,7 @@ class FakeEngine:
         started: set[str] = set()
         finished: set[str] = set()
         sent = 0
+        paced_from: float | None = None
         try:
             for event in self._replay(plan, due):
                 if self.hold is not None and self.hold(event):
@@ -202,7 +203,15 @@ class FakeEngine:
                 yield self._publish(event)
                 sent += 1
                 if self.delay:
-                    await asyncio.sleep(self.delay)
+                    # Keep to one event per `delay` on average: sleep to the event's due time, not
+                    # `delay` after the last one (the loop's sleep granularity would slow the pace).
+                    if paced_from is None:
+                        paced_from = time.monotonic()
+                    ahead = paced_from + sent * self.delay - time.monotonic()
+                    if ahead > 0.002:
+                        await asyncio.sleep(ahead)
+                    elif sent % 32 == 0:
+                        await asyncio.sleep(0)
                 elif sent % 32 == 0:
                     # Like the engine's queue: a consumer drains what is ready without a loop turn each.
                     await asyncio.sleep(0)
