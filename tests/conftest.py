@@ -195,13 +195,18 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def remove_images(repository: str) -> None:
-    """Remove every local image of repository (what a test built)."""
-    listed = subprocess.run(
+def local_images(repository: str) -> list[str]:
+    """repository:tag of every local image of repository."""
+    return subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.split()
+
+
+def remove_images(repository: str) -> None:
+    """Remove every local image of repository (what a test built)."""
+    listed = local_images(repository)
     if listed:
         subprocess.run(["docker", "image", "rm", "--force", *listed], capture_output=True, check=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fks_tui.cli import main
-from tests.conftest import git, make_demo_repo, remove_images
+from tests.conftest import git, local_images, make_demo_repo, remove_images
 
 API = "examples/fks/src/python/services/api"
 
@@ -142,11 +142,6 @@ def test_headless_build_builds_only_due_services(tmp_path: Path, docker_stack, u
     report = json.loads((tmp_path / "report.json").read_text())
     statuses = {name: s["status"] for name, s in report["services"].items()}
     assert statuses == {"api": "built", "worker": "skipped"}
-    images = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", unique_image],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    images = local_images(unique_image)
     assert images and all(":api-" in ref for ref in images)
     remove_images(unique_image)
